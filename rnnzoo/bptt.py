@@ -1,0 +1,267 @@
+"""Back-propagation through time for the vanilla RNN, written out as in the book (section 10.2.2).
+
+The vanilla recurrent network of the Deep Learning book, eqs. 10.8-10.11:
+
+    a(t) = b + W h(t-1) + U x(t)
+    h(t) = tanh(a(t))
+    o(t) = c + V h(t)
+
+and its gradients (eqs. 10.18-10.28), with L the loss and t = 1..tau:
+
+    grad_h(tau) L = V^T grad_o(tau) L
+    grad_h(t) L   = W^T diag(1 - h(t+1)^2) grad_h(t+1) L + V^T grad_o(t) L
+    grad_c L      = sum_t grad_o(t) L
+    grad_b L      = sum_t diag(1 - h(t)^2) grad_h(t) L
+    grad_V L      = sum_t (grad_o(t) L) h(t)^T
+    grad_W L      = sum_t diag(1 - h(t)^2) (grad_h(t) L) h(t-1)^T
+    grad_U L      = sum_t diag(1 - h(t)^2) (grad_h(t) L) x(t)^T
+
+Conventions. Tensors are batch-major and vectors are rows, as in Keras: `x` is
+`(batch, time, features)` and the book's `W h(t-1)` is `h(t-1) @ W` here, so our `U`, `W`, `V`
+(shapes `(features, units)`, `(units, units)`, `(units, output_units)`, the layout of Keras's
+`kernel` and `recurrent_kernel`) are the transposes of the book's matrices. The sums over time
+in the parameter gradients are single matrix products over the flattened `(batch * time)` axis,
+computed after the backward recurrence, which only carries `grad_h(t) L` (one small GEMM per
+step).
+
+Masks. `mask` is `(batch, time)` with 1 at valid steps and 0 at padding. At a padded step the
+state is carried unchanged, `h(t) = h(t-1)`, so the state after the loop is the state at each
+sequence's last valid step; the padded step contributes nothing to any gradient.
+
+Everything here is a pure function of `keras.ops` tensors, usable on every backend.
+"""
+
+import keras
+from keras import ops
+from keras import tree
+
+from rnnzoo import recurrence
+
+ACTIVATIONS = ("tanh", "relu")
+GRADIENTS = ("bptt", "autodiff")
+
+
+def _activate(a, activation):
+    if activation == "relu":
+        return ops.relu(a)
+    h = ops.tanh(a)
+    if h.dtype != a.dtype:
+        # Keras's type promotion computes `ops.tanh` of float64 in float32 on JAX. This form
+        # of tanh keeps float64 and full precision: tanh|a| = -e / (e + 2), e = expm1(-2|a|).
+        e = ops.expm1(-2.0 * ops.abs(a))
+        h = ops.sign(a) * (-e) / (e + 2.0)
+    return h
+
+
+def activation_derivative(h, activation):
+    """`f'(a(t))` written in terms of `h(t) = f(a(t))`: `1 - h^2` for tanh, `[h > 0]` for relu."""
+    if activation == "tanh":
+        return 1.0 - ops.square(h)
+    return ops.cast(ops.greater(h, 0), h.dtype)
+
+
+def _flatten_time(x):
+    # (batch, time, n) -> (batch * time, n): the sums over t (and over the batch) become one GEMM.
+    return ops.reshape(x, (-1, ops.shape(x)[-1]))
+
+
+def forward(x, h0, U, W, b, mask=None, *, activation="tanh", training=True, unroll=1):
+    """Runs the recurrence `h(t) = f(b + W h(t-1) + U x(t))` over a whole sequence.
+
+    Args:
+        x: `(batch, time, features)` inputs, `time >= 1`.
+        h0: `(batch, units)` initial state `h(0)`.
+        U: `(features, units)`. W: `(units, units)`. b: `(units,)`.
+        mask: optional `(batch, time)` float tensor of 0/1; padded steps keep the state.
+        activation: `"tanh"` (the book's) or `"relu"`.
+        training: bool, selects the loop implementation on TensorFlow (see `rnnzoo.recurrence`).
+        unroll: int, loop unrolling on JAX.
+
+    Returns:
+        `(batch, time, units)`: `h(t)` for every t; `h[:, -1]` is the final state.
+    """
+    xu = ops.einsum("btf,fu->tbu", x, U) + b  # b + U x(t) for all t at once, time-major
+    xs = xu if mask is None else (xu, ops.transpose(mask)[:, :, None])
+
+    def step(h, inputs):
+        xu_t, m_t = (inputs, None) if mask is None else inputs
+        a = xu_t + ops.matmul(h, W)  # a(t) = b + W h(t-1) + U x(t)
+        h_new = _activate(a, activation)  # h(t) = tanh(a(t))
+        if m_t is not None:
+            h_new = h + m_t * (h_new - h)  # padded step: h(t) = h(t-1)
+        return h_new, h_new
+
+    _, hs = recurrence.scan(step, h0, xs, training=training, unroll=unroll)
+    return ops.transpose(hs, (1, 0, 2))
+
+
+def backward(x, h0, hs, U, W, dhs, mask=None, *, activation="tanh", training=True, unroll=1):
+    """The backward recurrence and the gradients of the recurrence's parameters.
+
+    Args:
+        x, h0, U, W, mask, activation: as given to `forward`.
+        hs: `(batch, time, units)`, the result of `forward`.
+        dhs: `(batch, time, units)`, the gradient arriving at each `h(t)` from outside the
+            recurrence: `V^T grad_o(t) L` for a per-step output (use `output_backward`), plus
+            the gradient of the final state at the last step.
+
+    Returns:
+        A dict of tensors: `dh` is `grad_h(t) L` for every t, `(batch, time, units)` (the total
+        gradient, through the recurrence; what the long-term-dependency diagnostics plot);
+        `da` is `grad_a(t) L`; `dU`, `dW`, `db` the parameter gradients; `dx` the input
+        gradient `(batch, time, features)`; `dh0` the gradient of the initial state.
+    """
+    derivative = activation_derivative(hs, activation)  # diag(1 - h(t)^2)
+    if mask is not None:
+        derivative = derivative * mask[:, :, None]  # a padded step has no a(t)
+    to_time_major = lambda v: ops.transpose(v, (1, 0, 2))  # noqa: E731
+    xs = (to_time_major(dhs), to_time_major(derivative))
+    if mask is not None:
+        xs = xs + (ops.transpose(mask)[:, :, None],)
+
+    def step(dh_future, inputs):
+        dh_direct, derivative_t = inputs[:2]
+        dh = dh_direct + dh_future  # grad_h(t) L = V^T grad_o(t) L + W^T diag(1-h(t+1)^2) grad_h(t+1) L
+        da = derivative_t * dh  # grad_a(t) L = diag(1 - h(t)^2) grad_h(t) L
+        dh_past = ops.matmul(da, ops.transpose(W))  # W^T grad_a(t) L, part of grad_h(t-1) L
+        if mask is not None:
+            dh_past = dh_past + (1.0 - inputs[2]) * dh  # padded step: h(t) = h(t-1) passes it on
+        return dh_past, dh
+
+    dh0, dh = recurrence.scan(step, ops.zeros_like(h0), xs, training=training, reverse=True,
+                              unroll=unroll)
+    dh = to_time_major(dh)
+    da = derivative * dh  # grad_a(t) L for all t, recomputed in one elementwise op
+    h_prev = ops.concatenate([h0[:, None, :], hs[:, :-1, :]], axis=1)  # h(t-1)
+    da_flat = _flatten_time(da)
+    return {
+        "dh": dh,
+        "da": da,
+        "dW": ops.matmul(ops.transpose(_flatten_time(h_prev)), da_flat),  # sum_t diag(1-h(t)^2) grad_h(t) L h(t-1)^T
+        "dU": ops.matmul(ops.transpose(_flatten_time(x)), da_flat),  # sum_t diag(1-h(t)^2) grad_h(t) L x(t)^T
+        "db": ops.sum(da_flat, axis=0),  # sum_t diag(1-h(t)^2) grad_h(t) L
+        "dx": ops.einsum("btu,fu->btf", da, U),  # U^T grad_a(t) L
+        "dh0": dh0,
+    }
+
+
+def output_forward(h, V, c):
+    """`o(t) = c + V h(t)` for `h` of shape `(..., units)`."""
+    return ops.matmul(h, V) + c
+
+
+def output_backward(h, V, do):
+    """Gradients of `o(t) = c + V h(t)` given `do = grad_o(t) L`, shape `(batch, [time,] outputs)`.
+
+    Returns:
+        `(dh, dV, dc)`: `V^T grad_o(t) L`, `sum_t grad_o(t) L h(t)^T`, `sum_t grad_o(t) L`.
+    """
+    do_flat = _flatten_time(do)
+    dV = ops.matmul(ops.transpose(_flatten_time(h)), do_flat)  # sum_t (grad_o(t) L) h(t)^T
+    dc = ops.sum(do_flat, axis=0)  # sum_t grad_o(t) L
+    dh = ops.matmul(do, ops.transpose(V))  # V^T grad_o(t) L
+    return dh, dV, dc
+
+
+def softmax_cross_entropy_output_gradient(o, y):
+    """`grad_o(t) L = y_hat(t) - y(t)` for `L = -sum_t log softmax(o(t))[y(t)]`, eq. 10.18.
+
+    Args:
+        o: `(..., classes)` logits. y: `(...)` integer targets.
+    """
+    return ops.softmax(o, axis=-1) - ops.one_hot(y, ops.shape(o)[-1], dtype=o.dtype)
+
+
+def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
+                return_sequences=False, gradient="bptt", training=True, unroll=1):
+    """The whole vanilla RNN as one differentiable function.
+
+    With `gradient="bptt"` its gradient is the explicit backward pass above (wired in with
+    `keras.ops.custom_gradient`); with `"autodiff"` the same forward is differentiated
+    automatically.
+
+    Args:
+        x, h0, U, W, b, mask, activation, training, unroll: as for `forward`.
+        V: optional `(units, output_units)`, with `c` `(output_units,)`: the output layer.
+        return_sequences: bool, return the output at every step or only the last.
+
+    Returns:
+        `(outputs, h_last)`: `outputs` is `(batch, time, n)` with zeros at padded steps if
+        `return_sequences`, else `(batch, n)`; `n` is `output_units` with an output layer, else
+        `units`. `h_last` `(batch, units)` is the state after the last valid step.
+    """
+    if gradient not in GRADIENTS:
+        raise ValueError(f"`gradient` must be one of {list(GRADIENTS)}. Received: gradient={gradient!r}")
+    options = dict(activation=activation, training=training, unroll=unroll)
+    has_output = V is not None
+    has_mask = mask is not None
+
+    def run(x, h0, mask, U, W, b, V, c):
+        hs = forward(x, h0, U, W, b, mask, **options)
+        h_last = hs[:, -1, :]
+        if return_sequences:
+            outputs = output_forward(hs, V, c) if has_output else hs
+            if mask is not None:
+                outputs = outputs * mask[:, :, None]
+        else:
+            outputs = output_forward(h_last, V, c) if has_output else h_last
+        return hs, (outputs, h_last)
+
+    if gradient == "autodiff":
+        return run(x, h0, mask, U, W, b, V, c)[1]
+
+    # The custom-gradient function takes only tensors (no None, no variables): see FACTS.md.
+    args = [x, h0, U, W, b] + ([V, c] if has_output else []) + ([mask] if has_mask else [])
+
+    @ops.custom_gradient
+    def explicit(*args):
+        x, h0, U, W, b = args[:5]
+        V, c = args[5:7] if has_output else (None, None)
+        mask = args[-1] if has_mask else None
+        hs, (outputs, h_last) = run(x, h0, mask, U, W, b, V, c)
+
+        def grad(*upstream):
+            d_outputs, d_h_last = [
+                ops.zeros_like(v) if g is None else g
+                for g, v in zip(tree.flatten(upstream), (outputs, h_last))
+            ]
+            grads = {}
+            if return_sequences:
+                if mask is not None:
+                    d_outputs = d_outputs * mask[:, :, None]
+                if has_output:
+                    dhs, grads["dV"], grads["dc"] = output_backward(hs, V, d_outputs)
+                else:
+                    dhs = d_outputs
+            else:
+                if has_output:
+                    d_last, grads["dV"], grads["dc"] = output_backward(h_last, V, d_outputs)
+                else:
+                    d_last = d_outputs
+                dhs = ops.zeros_like(hs)
+                d_h_last = d_h_last + d_last
+            # The gradient of the final state arrives at the last step.
+            last_step = ops.cast(ops.equal(ops.arange(ops.shape(hs)[1]), ops.shape(hs)[1] - 1), hs.dtype)
+            dhs = dhs + last_step[None, :, None] * d_h_last[:, None, :]
+            g = backward(x, h0, hs, U, W, dhs, mask, **options)
+            result = [g["dx"], g["dh0"], g["dU"], g["dW"], g["db"]]
+            if has_output:
+                result += [grads["dV"], grads["dc"]]
+            if mask is not None:
+                result.append(ops.zeros_like(mask))
+            return tuple(result)
+
+        return (outputs, h_last), grad
+
+    return explicit(*args)
+
+
+__all__ = [
+    "forward",
+    "backward",
+    "output_forward",
+    "output_backward",
+    "softmax_cross_entropy_output_gradient",
+    "activation_derivative",
+    "vanilla_rnn",
+]

@@ -1,0 +1,5 @@
+"""Data: task generators (NumPy, deterministic), and later TFDS builders and tree readers."""
+
+from rnnzoo.data import tasks
+
+__all__ = ["tasks"]

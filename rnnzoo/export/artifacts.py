@@ -1,0 +1,141 @@
+"""Running exported artifacts: a SavedModel's signature, or a `.tflite` file in LiteRT."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+
+def _signature_inputs(names, inputs):
+    """Maps `inputs` (an array, a list in signature order, or a dict) to the signature's names."""
+    if isinstance(inputs, dict):
+        missing = sorted(set(names) - set(inputs))
+        extra = sorted(set(inputs) - set(names))
+        if missing or extra:
+            raise ValueError(
+                f"The artifact's signature takes inputs {sorted(names)}. Received: "
+                f"{sorted(inputs)} (missing {missing}, unexpected {extra})"
+            )
+        return {name: np.asarray(inputs[name]) for name in names}
+    if not isinstance(inputs, (list, tuple)):
+        inputs = [inputs]
+    if len(inputs) != len(names):
+        raise ValueError(
+            f"The artifact's signature takes {len(names)} inputs {list(names)}; pass a dict "
+            f"keyed by these names. Received: {len(inputs)} inputs"
+        )
+    return {name: np.asarray(x) for name, x in zip(names, inputs)}
+
+
+def _ordered_outputs(outputs):
+    """A signature's output dict as a single array (one output) or a list ordered by name."""
+    names = sorted(outputs, key=lambda n: (len(n), n))  # output_0, output_1, ..., output_10
+    values = [np.asarray(outputs[n]) for n in names]
+    return values[0] if len(values) == 1 else values
+
+
+def _check_spec(name, value, shape, dtype):
+    if value.ndim != len(shape) or any(s not in (-1, None) and s != v for s, v in zip(shape, value.shape)):
+        raise ValueError(
+            f"Input {name!r} of the artifact expects shape {tuple(shape)} (-1/None: any size). "
+            f"Received: shape={value.shape}"
+        )
+    if np.dtype(value.dtype) != np.dtype(dtype):
+        if np.issubdtype(value.dtype, np.number) and np.issubdtype(np.dtype(dtype), np.number):
+            return value.astype(dtype)
+        raise TypeError(f"Input {name!r} of the artifact expects dtype {np.dtype(dtype)}. Received: dtype={value.dtype}")
+    return value
+
+
+def run_tflite(path, inputs, signature="serving_default"):
+    """Runs a `.tflite` file's signature in the LiteRT interpreter (any batch and time size)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover  (the `litert` extra is not installed)
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    interpreter = Interpreter(model_path=path)
+    runner = interpreter.get_signature_runner(signature)
+    details = runner.get_input_details()
+    feed = _signature_inputs(list(details), inputs)
+    feed = {
+        name: _check_spec(name, value, details[name]["shape_signature"], details[name]["dtype"])
+        for name, value in feed.items()
+    }
+    return _ordered_outputs(runner(**feed))
+
+
+def run_saved_model(path, inputs, signature="serving_default"):
+    """Runs a SavedModel's signature with TensorFlow."""
+    import tensorflow as tf
+
+    function = tf.saved_model.load(path).signatures[signature]
+    specs = function.structured_input_signature[1]
+    feed = _signature_inputs(list(specs), inputs)
+    feed = {
+        name: _check_spec(name, value, specs[name].shape.as_list(), specs[name].dtype.as_numpy_dtype)
+        for name, value in feed.items()
+    }
+    return _ordered_outputs({k: v.numpy() for k, v in function(**feed).items()})
+
+
+def run_artifact(path, inputs, signature="serving_default"):
+    """Runs an exported artifact: a `.tflite` file or a SavedModel directory.
+
+    Args:
+        path: str, a `.tflite` file or a SavedModel directory.
+        inputs: an array (one input), a list of arrays in signature order, or a dict keyed by
+            the signature's input names.
+        signature: str, the signature to run.
+
+    Returns:
+        The output array, or a list of arrays (ordered `output_0, output_1, ...`).
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No exported artifact at {path!r}.")
+    if str(path).endswith(".tflite"):
+        return run_tflite(path, inputs, signature)
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+        raise ValueError(f"{path!r} is neither a `.tflite` file nor a SavedModel directory (no saved_model.pb).")
+    return run_saved_model(path, inputs, signature)
+
+
+def load_inputs(path):
+    """Reads inputs saved with `numpy.savez`: one array as itself, several as a name->array dict."""
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    return next(iter(arrays.values())) if len(arrays) == 1 else arrays
+
+
+def run_artifact_in_fresh_process(path, inputs, signature="serving_default", timeout=600):
+    """`run_artifact` in a new Python process, so nothing of the exporting process is reused."""
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs_path, outputs_path = os.path.join(tmp, "inputs.npz"), os.path.join(tmp, "outputs.npz")
+        if isinstance(inputs, dict):
+            np.savez(inputs_path, **inputs)
+        else:
+            np.savez(inputs_path, inputs)
+        code = (
+            "import sys, numpy as np\n"
+            "from rnnzoo.export.artifacts import run_artifact, load_inputs\n"
+            "out = run_artifact(sys.argv[1], load_inputs(sys.argv[2]), sys.argv[4])\n"
+            "np.savez(sys.argv[3], *(out if isinstance(out, list) else [out]))\n"
+        )
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": python_path}
+        done = subprocess.run(
+            [sys.executable, "-c", code, path, inputs_path, outputs_path, signature],
+            capture_output=True, text=True, timeout=timeout, env=env,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"Running {path!r} in a fresh process failed:\n{done.stderr[-3000:]}")
+        with np.load(outputs_path) as data:
+            outputs = [data[f"arr_{i}"] for i in range(len(data.files))]
+    return outputs[0] if len(outputs) == 1 else outputs
+
+
+__all__ = ["load_inputs", "run_artifact", "run_artifact_in_fresh_process", "run_saved_model", "run_tflite"]
