@@ -60,9 +60,71 @@ def activation_derivative(h, activation):
     return ops.cast(ops.greater(h, 0), h.dtype)
 
 
-def _flatten_time(x):
-    # (batch, time, n) -> (batch * time, n): the sums over t (and over the batch) become one GEMM.
+def _flatten(x):
+    # (time, batch, n) -> (time * batch, n): a sum over t (and the batch) becomes one GEMM.
     return ops.reshape(x, (-1, ops.shape(x)[-1]))
+
+
+def _time_major(x):
+    return ops.transpose(x, (1, 0) + tuple(range(2, len(x.shape))))
+
+
+def _forward_time_major(xu, h0, W, mask, activation, training, unroll, jit_compile=False):
+    # xu: (time, batch, units) = b + U x(t); mask: (time, batch, 1) or None.
+    xs = xu if mask is None else (xu, mask)
+
+    def step(h, inputs):
+        xu_t, m_t = (inputs, None) if mask is None else inputs
+        a = xu_t + ops.matmul(h, W)  # a(t) = b + W h(t-1) + U x(t)
+        h_new = _activate(a, activation)  # h(t) = tanh(a(t))
+        if m_t is not None:
+            h_new = h + m_t * (h_new - h)  # padded step: h(t) = h(t-1)
+        return h_new, h_new
+
+    return recurrence.scan(step, h0, xs, training=training, unroll=unroll, jit_compile=jit_compile)[1]
+
+
+def _backward_time_major(hs, W, dhs, dh_last, mask, activation, training, unroll, return_dh,
+                         jit_compile=False):
+    # hs: (time, batch, units); dhs: (time, batch, units) or None; mask: (time, batch, 1) or None.
+    # The carry is the gradient reaching h(t) from the future; it starts as grad_h(tau) L.
+    W_transposed = ops.transpose(W)
+    xs = (hs,) + ((dhs,) if dhs is not None else ()) + ((mask,) if mask is not None else ())
+
+    def step(dh_future, inputs):
+        h_t, rest = inputs[0], list(inputs[1:])
+        dh = dh_future + rest.pop(0) if dhs is not None else dh_future  # grad_h(t) L = W^T diag(1-h(t+1)^2) grad_h(t+1) L + V^T grad_o(t) L
+        derivative = activation_derivative(h_t, activation)  # diag(1 - h(t)^2)
+        m_t = rest.pop(0) if mask is not None else None
+        if m_t is not None:
+            derivative = derivative * m_t  # a padded step has no a(t)
+        da = derivative * dh  # grad_a(t) L = diag(1 - h(t)^2) grad_h(t) L
+        dh_past = ops.matmul(da, W_transposed)  # W^T grad_a(t) L: grad_h(t-1) L through a(t)
+        if m_t is not None:
+            dh_past = dh_past + (1.0 - m_t) * dh  # padded step: h(t) = h(t-1) passes it on
+        return dh_past, ((da, dh) if return_dh else da)
+
+    dh0, ys = recurrence.scan(step, dh_last, xs, training=training, reverse=True, unroll=unroll,
+                              jit_compile=jit_compile)
+    da, dh = ys if return_dh else (ys, None)
+    return da, dh, dh0
+
+
+def _parameter_gradients(x, h0, hs, U, da):
+    # The sums over t of the book's formulas, each one GEMM over the flattened (time * batch)
+    # axis, after the backward recurrence. x: (batch, time, features); hs, da: time-major.
+    h_prev = ops.concatenate([h0[None], hs[:-1]], axis=0)  # h(t-1)
+    da_flat = _flatten(da)
+    return {
+        "dW": ops.matmul(ops.transpose(_flatten(h_prev)), da_flat),  # sum_t diag(1-h(t)^2) grad_h(t) L h(t-1)^T
+        "dU": ops.matmul(ops.transpose(_flatten(_time_major(x))), da_flat),  # sum_t diag(1-h(t)^2) grad_h(t) L x(t)^T
+        "db": ops.sum(da_flat, axis=0),  # sum_t diag(1-h(t)^2) grad_h(t) L
+        "dx": ops.einsum("tbu,fu->btf", da, U),  # grad_x(t) L = U^T grad_a(t) L
+    }
+
+
+def _mask_time_major(mask):
+    return None if mask is None else ops.transpose(mask)[:, :, None]
 
 
 def forward(x, h0, U, W, b, mask=None, *, activation="tanh", training=True, unroll=1):
@@ -80,68 +142,42 @@ def forward(x, h0, U, W, b, mask=None, *, activation="tanh", training=True, unro
     Returns:
         `(batch, time, units)`: `h(t)` for every t; `h[:, -1]` is the final state.
     """
-    xu = ops.einsum("btf,fu->tbu", x, U) + b  # b + U x(t) for all t at once, time-major
-    xs = xu if mask is None else (xu, ops.transpose(mask)[:, :, None])
-
-    def step(h, inputs):
-        xu_t, m_t = (inputs, None) if mask is None else inputs
-        a = xu_t + ops.matmul(h, W)  # a(t) = b + W h(t-1) + U x(t)
-        h_new = _activate(a, activation)  # h(t) = tanh(a(t))
-        if m_t is not None:
-            h_new = h + m_t * (h_new - h)  # padded step: h(t) = h(t-1)
-        return h_new, h_new
-
-    _, hs = recurrence.scan(step, h0, xs, training=training, unroll=unroll)
-    return ops.transpose(hs, (1, 0, 2))
+    xu = ops.einsum("btf,fu->tbu", x, U) + b  # b + U x(t) for all t at once: one GEMM
+    hs = _forward_time_major(xu, h0, W, _mask_time_major(mask), activation, training, unroll)
+    return _time_major(hs)
 
 
-def backward(x, h0, hs, U, W, dhs, mask=None, *, activation="tanh", training=True, unroll=1):
+def backward(x, h0, hs, U, W, dhs=None, mask=None, *, dh_last=None, activation="tanh",
+             training=True, unroll=1):
     """The backward recurrence and the gradients of the recurrence's parameters.
 
     Args:
         x, h0, U, W, mask, activation: as given to `forward`.
         hs: `(batch, time, units)`, the result of `forward`.
-        dhs: `(batch, time, units)`, the gradient arriving at each `h(t)` from outside the
-            recurrence: `V^T grad_o(t) L` for a per-step output (use `output_backward`), plus
-            the gradient of the final state at the last step.
+        dhs: optional `(batch, time, units)`, the gradient arriving at each `h(t)` from outside
+            the recurrence, e.g. `V^T grad_o(t) L` for a per-step output (`output_backward`).
+        dh_last: optional `(batch, units)`, the gradient arriving at the final state.
 
     Returns:
         A dict of tensors: `dh` is `grad_h(t) L` for every t, `(batch, time, units)` (the total
-        gradient, through the recurrence; what the long-term-dependency diagnostics plot);
+        gradient, through the recurrence: what the long-term-dependency diagnostics plot);
         `da` is `grad_a(t) L`; `dU`, `dW`, `db` the parameter gradients; `dx` the input
         gradient `(batch, time, features)`; `dh0` the gradient of the initial state.
     """
-    derivative = activation_derivative(hs, activation)  # diag(1 - h(t)^2)
-    if mask is not None:
-        derivative = derivative * mask[:, :, None]  # a padded step has no a(t)
-    to_time_major = lambda v: ops.transpose(v, (1, 0, 2))  # noqa: E731
-    xs = (to_time_major(dhs), to_time_major(derivative))
-    if mask is not None:
-        xs = xs + (ops.transpose(mask)[:, :, None],)
-
-    def step(dh_future, inputs):
-        dh_direct, derivative_t = inputs[:2]
-        dh = dh_direct + dh_future  # grad_h(t) L = V^T grad_o(t) L + W^T diag(1-h(t+1)^2) grad_h(t+1) L
-        da = derivative_t * dh  # grad_a(t) L = diag(1 - h(t)^2) grad_h(t) L
-        dh_past = ops.matmul(da, ops.transpose(W))  # W^T grad_a(t) L, part of grad_h(t-1) L
-        if mask is not None:
-            dh_past = dh_past + (1.0 - inputs[2]) * dh  # padded step: h(t) = h(t-1) passes it on
-        return dh_past, dh
-
-    dh0, dh = recurrence.scan(step, ops.zeros_like(h0), xs, training=training, reverse=True,
-                              unroll=unroll)
-    dh = to_time_major(dh)
-    da = derivative * dh  # grad_a(t) L for all t, recomputed in one elementwise op
-    h_prev = ops.concatenate([h0[:, None, :], hs[:, :-1, :]], axis=1)  # h(t-1)
-    da_flat = _flatten_time(da)
+    if dhs is None and dh_last is None:
+        raise ValueError("`backward` needs the gradient of the loss: pass `dhs` and/or `dh_last`.")
+    hs = _time_major(hs)
+    if dh_last is None:
+        dh_last = ops.zeros_like(h0)
+    da, dh, dh0 = _backward_time_major(
+        hs, W, None if dhs is None else _time_major(dhs), dh_last, _mask_time_major(mask),
+        activation, training, unroll, return_dh=True,
+    )
     return {
-        "dh": dh,
-        "da": da,
-        "dW": ops.matmul(ops.transpose(_flatten_time(h_prev)), da_flat),  # sum_t diag(1-h(t)^2) grad_h(t) L h(t-1)^T
-        "dU": ops.matmul(ops.transpose(_flatten_time(x)), da_flat),  # sum_t diag(1-h(t)^2) grad_h(t) L x(t)^T
-        "db": ops.sum(da_flat, axis=0),  # sum_t diag(1-h(t)^2) grad_h(t) L
-        "dx": ops.einsum("btu,fu->btf", da, U),  # U^T grad_a(t) L
+        "dh": _time_major(dh),
+        "da": _time_major(da),
         "dh0": dh0,
+        **_parameter_gradients(x, h0, hs, U, da),
     }
 
 
@@ -156,8 +192,8 @@ def output_backward(h, V, do):
     Returns:
         `(dh, dV, dc)`: `V^T grad_o(t) L`, `sum_t grad_o(t) L h(t)^T`, `sum_t grad_o(t) L`.
     """
-    do_flat = _flatten_time(do)
-    dV = ops.matmul(ops.transpose(_flatten_time(h)), do_flat)  # sum_t (grad_o(t) L) h(t)^T
+    do_flat = _flatten(do)
+    dV = ops.matmul(ops.transpose(_flatten(h)), do_flat)  # sum_t (grad_o(t) L) h(t)^T
     dc = ops.sum(do_flat, axis=0)  # sum_t grad_o(t) L
     dh = ops.matmul(do, ops.transpose(V))  # V^T grad_o(t) L
     return dh, dV, dc
@@ -173,7 +209,7 @@ def softmax_cross_entropy_output_gradient(o, y):
 
 
 def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
-                return_sequences=False, gradient="bptt", training=True, unroll=1):
+                return_sequences=False, gradient="bptt", training=True, unroll=1, jit_compile=False):
     """The whole vanilla RNN as one differentiable function.
 
     With `gradient="bptt"` its gradient is the explicit backward pass above (wired in with
@@ -182,6 +218,7 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
 
     Args:
         x, h0, U, W, b, mask, activation, training, unroll: as for `forward`.
+        jit_compile: bool, compile the loops with XLA on TensorFlow in training (graph mode).
         V: optional `(units, output_units)`, with `c` `(output_units,)`: the output layer.
         return_sequences: bool, return the output at every step or only the last.
 
@@ -192,15 +229,18 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
     """
     if gradient not in GRADIENTS:
         raise ValueError(f"`gradient` must be one of {list(GRADIENTS)}. Received: gradient={gradient!r}")
-    options = dict(activation=activation, training=training, unroll=unroll)
     has_output = V is not None
     has_mask = mask is not None
 
     def run(x, h0, mask, U, W, b, V, c):
-        hs = forward(x, h0, U, W, b, mask, **options)
-        h_last = hs[:, -1, :]
+        xu = ops.einsum("btf,fu->tbu", x, U) + b  # b + U x(t) for all t at once: one GEMM
+        hs = _forward_time_major(xu, h0, W, _mask_time_major(mask), activation, training, unroll,
+                                 jit_compile)
+        h_last = hs[-1]
         if return_sequences:
-            outputs = output_forward(hs, V, c) if has_output else hs
+            outputs = _time_major(hs)
+            if has_output:
+                outputs = output_forward(outputs, V, c)
             if mask is not None:
                 outputs = outputs * mask[:, :, None]
         else:
@@ -226,28 +266,27 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
                 for g, v in zip(tree.flatten(upstream), (outputs, h_last))
             ]
             grads = {}
+            dhs = None
             if return_sequences:
                 if mask is not None:
                     d_outputs = d_outputs * mask[:, :, None]
                 if has_output:
-                    dhs, grads["dV"], grads["dc"] = output_backward(hs, V, d_outputs)
-                else:
-                    dhs = d_outputs
-            else:
-                if has_output:
-                    d_last, grads["dV"], grads["dc"] = output_backward(h_last, V, d_outputs)
-                else:
-                    d_last = d_outputs
-                dhs = ops.zeros_like(hs)
+                    d_outputs, grads["dV"], grads["dc"] = output_backward(_time_major(hs), V, d_outputs)
+                dhs = _time_major(d_outputs)
+            elif has_output:
+                d_last, grads["dV"], grads["dc"] = output_backward(h_last, V, d_outputs)
                 d_h_last = d_h_last + d_last
-            # The gradient of the final state arrives at the last step.
-            last_step = ops.cast(ops.equal(ops.arange(ops.shape(hs)[1]), ops.shape(hs)[1] - 1), hs.dtype)
-            dhs = dhs + last_step[None, :, None] * d_h_last[:, None, :]
-            g = backward(x, h0, hs, U, W, dhs, mask, **options)
-            result = [g["dx"], g["dh0"], g["dU"], g["dW"], g["db"]]
+            else:
+                d_h_last = d_h_last + d_outputs
+            da, _, dh0 = _backward_time_major(
+                hs, W, dhs, d_h_last, _mask_time_major(mask), activation, training, unroll,
+                return_dh=False, jit_compile=jit_compile,
+            )
+            g = _parameter_gradients(x, h0, hs, U, da)
+            result = [g["dx"], dh0, g["dU"], g["dW"], g["db"]]
             if has_output:
                 result += [grads["dV"], grads["dc"]]
-            if mask is not None:
+            if has_mask:
                 result.append(ops.zeros_like(mask))
             return tuple(result)
 

@@ -15,6 +15,12 @@ implementations of the same function (tests prove they agree):
   also converts to ONNX. It copies the buffer at every step in graph mode (O(T^2) memory
   traffic), which is why training does not use it.
 
+With `jit_compile=True`, the TensorFlow training loop is compiled with XLA: it then runs as
+one native loop instead of one graph-executor dispatch per op per step, which is most of the
+time of small-batch, long-sequence training. Only the loop is compiled: the work around it
+stays in the graph, where TensorFlow prunes what is not needed and runs independent ops in
+parallel. (JAX compiles everything with XLA already.)
+
 Time is always the leading axis here (`(time, batch, ...)`); layers transpose.
 """
 
@@ -23,7 +29,7 @@ from keras import ops
 from keras import tree
 
 
-def scan(step, init, xs, *, training=False, reverse=False, unroll=1):
+def scan(step, init, xs, *, training=False, reverse=False, unroll=1, jit_compile=False):
     """Runs `step` over the leading axis of `xs`.
 
     Args:
@@ -35,15 +41,31 @@ def scan(step, init, xs, *, training=False, reverse=False, unroll=1):
             export-friendly loop (`False`); ignored on other backends.
         reverse: bool. Run from the last step to the first; `ys` keep the time order of `xs`.
         unroll: int >= 1, loop unrolling for `lax.scan` on JAX.
+        jit_compile: bool. On TensorFlow in training and graph mode, compile the loop with
+            XLA (once per input shape).
 
     Returns:
         `(final_carry, ys)` with `ys` the stacked `y_t`, shape `(time, ...)`.
     """
     if keras.backend.backend() == "tensorflow":
         if training:
+            if jit_compile and not _tf_executing_eagerly():
+                import tensorflow as tf
+
+                compiled = tf.function(
+                    lambda init, xs: _tf_tensor_array_scan(step, init, xs, reverse),
+                    jit_compile=True, autograph=False,
+                )
+                return compiled(init, xs)
             return _tf_tensor_array_scan(step, init, xs, reverse)
         return _tf_fixed_buffer_scan(step, init, xs, reverse)
     return ops.scan(step, init, xs, reverse=reverse, unroll=unroll)
+
+
+def _tf_executing_eagerly():
+    import tensorflow as tf
+
+    return tf.executing_eagerly()
 
 
 def _tf_loop_parts(xs, reverse):

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from rnnzoo import bptt
-from rnnzoo.cells.vanilla_rnn_cell import VanillaRNNCell
+from rnnzoo.cells.vanilla_rnn_cell import VanillaRNNCell, validate_activation, validate_units
 
 
 def check_sequence_inputs(layer, inputs_shape, inputs_dtype=None, features=None, mask_shape=None):
@@ -19,7 +19,7 @@ def check_sequence_inputs(layer, inputs_shape, inputs_dtype=None, features=None,
     if inputs_dtype is not None and not keras.backend.is_float_dtype(inputs_dtype):
         raise TypeError(
             f"`{name}` expects floating-point inputs; embed integer token ids first (e.g. with "
-            f"`keras.layers.Embedding`) or cast them. Received: inputs.dtype={inputs_dtype}"
+            f"`keras.layers.Embedding`) or cast them. Received: inputs.dtype={keras.backend.standardize_dtype(inputs_dtype)}"
         )
     if shape[1] == 0:
         raise ValueError(f"`{name}` needs at least one time step. Received: inputs.shape={shape}")
@@ -76,6 +76,9 @@ class VanillaRNN(keras.layers.Layer):
             next (needs a fixed batch size; `reset_state()` zeroes it).
         unroll: int >= 1, loop unrolling on the JAX backend (no effect on TensorFlow).
         gradient: `"bptt"` or `"autodiff"`.
+        jit_compile: bool. On TensorFlow, compile the training loops (forward and backward)
+            with XLA, once per input shape, which removes the per-step overhead of graph mode;
+            inference and export never use XLA. No effect on JAX, which compiles everything.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -120,9 +123,14 @@ class VanillaRNN(keras.layers.Layer):
         stateful=False,
         unroll=1,
         gradient="bptt",
+        jit_compile=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        # Validated here too, so that the error names `VanillaRNN`, the class the user called.
+        validate_units("units", units, "VanillaRNN")
+        validate_units("output_units", output_units, "VanillaRNN", allow_none=True)
+        validate_activation(activation, "VanillaRNN")
         if gradient not in bptt.GRADIENTS:
             raise ValueError(
                 f"`VanillaRNN(gradient=...)` must be one of {list(bptt.GRADIENTS)}. "
@@ -154,6 +162,7 @@ class VanillaRNN(keras.layers.Layer):
         self.stateful = bool(stateful)
         self.unroll = unroll
         self.gradient = gradient
+        self.jit_compile = bool(jit_compile)
         self.supports_masking = True
         self.states = None
 
@@ -198,6 +207,7 @@ class VanillaRNN(keras.layers.Layer):
             gradient=self.gradient,
             training=bool(training),
             unroll=self.unroll,
+            jit_compile=self.jit_compile,
         )
         if self.stateful:
             self.states.assign(ops.cast(h_last, self.states.dtype))
@@ -260,5 +270,6 @@ class VanillaRNN(keras.layers.Layer):
             stateful=self.stateful,
             unroll=self.unroll,
             gradient=self.gradient,
+            jit_compile=self.jit_compile,
         )
         return {**super().get_config(), **config}
