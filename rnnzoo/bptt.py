@@ -113,7 +113,7 @@ def _backward_time_major(hs, W, dhs, dh_last, mask, activation, training, unroll
 def _parameter_gradients(x, h0, hs, U, da):
     # The sums over t of the book's formulas, each one GEMM over the flattened (time * batch)
     # axis, after the backward recurrence. x: (batch, time, features); hs, da: time-major.
-    h_prev = ops.concatenate([h0[None], hs[:-1]], axis=0)  # h(t-1)
+    h_prev = ops.concatenate([ops.expand_dims(h0, 0), hs[:-1]], axis=0)  # h(t-1)
     da_flat = _flatten(da)
     return {
         "dW": ops.matmul(ops.transpose(_flatten(h_prev)), da_flat),  # sum_t diag(1-h(t)^2) grad_h(t) L h(t-1)^T
@@ -124,7 +124,7 @@ def _parameter_gradients(x, h0, hs, U, da):
 
 
 def _mask_time_major(mask):
-    return None if mask is None else ops.transpose(mask)[:, :, None]
+    return None if mask is None else ops.expand_dims(ops.transpose(mask), -1)
 
 
 def forward(x, h0, U, W, b, mask=None, *, activation="tanh", training=True, unroll=1):
@@ -218,7 +218,8 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
 
     Args:
         x, h0, U, W, b, mask, activation, training, unroll: as for `forward`.
-        jit_compile: bool, compile the loops with XLA on TensorFlow in training (graph mode).
+        jit_compile: bool, compile the loops with XLA on TensorFlow in training (graph mode);
+            only with `gradient="bptt"`.
         V: optional `(units, output_units)`, with `c` `(output_units,)`: the output layer.
         return_sequences: bool, return the output at every step or only the last.
 
@@ -231,18 +232,21 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
         raise ValueError(f"`gradient` must be one of {list(GRADIENTS)}. Received: gradient={gradient!r}")
     has_output = V is not None
     has_mask = mask is not None
+    # TensorFlow cannot differentiate through an XLA-compiled `while_loop` ("XLA compilation
+    # requires a fixed tensor list size"): with autodiff the forward loop stays uncompiled.
+    forward_jit_compile = jit_compile and gradient == "bptt"
 
     def run(x, h0, mask, U, W, b, V, c):
         xu = ops.einsum("btf,fu->tbu", x, U) + b  # b + U x(t) for all t at once: one GEMM
         hs = _forward_time_major(xu, h0, W, _mask_time_major(mask), activation, training, unroll,
-                                 jit_compile)
+                                 forward_jit_compile)
         h_last = hs[-1]
         if return_sequences:
             outputs = _time_major(hs)
             if has_output:
                 outputs = output_forward(outputs, V, c)
             if mask is not None:
-                outputs = outputs * mask[:, :, None]
+                outputs = outputs * ops.expand_dims(mask, -1)
         else:
             outputs = output_forward(h_last, V, c) if has_output else h_last
         return hs, (outputs, h_last)
@@ -269,7 +273,7 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
             dhs = None
             if return_sequences:
                 if mask is not None:
-                    d_outputs = d_outputs * mask[:, :, None]
+                    d_outputs = d_outputs * ops.expand_dims(mask, -1)
                 if has_output:
                     d_outputs, grads["dV"], grads["dc"] = output_backward(_time_major(hs), V, d_outputs)
                 dhs = _time_major(d_outputs)

@@ -110,7 +110,7 @@ def _tf_fixed_buffer_scan(step, init, xs, reverse):
     def write(buffer, i, value):
         # Indices are unique (one step per write): the TFLite lowering of a scatter with
         # duplicate indices would sum them.
-        return tf.tensor_scatter_nd_update(buffer, tf.reshape(index(i), (1, 1)), value[None])
+        return tf.tensor_scatter_nd_update(buffer, tf.reshape(index(i), (1, 1)), tf.expand_dims(value, 0))
 
     carry, y = step(init, x_at(0))
     buffers = [
