@@ -1,0 +1,152 @@
+"""The zoo's tasks as tensorflow-datasets builders, generated locally, deterministic and versioned.
+
+Importing this module registers the builders, after which the usual TFDS calls work offline:
+
+>>> import tensorflow_datasets as tfds
+>>> import rnnzoo.data.datasets  # registers rnnzoo_* builders
+>>> "rnnzoo_adding_problem" in tfds.list_builders()
+True
+
+    train = tfds.load("rnnzoo_adding_problem/length_50", split="train", data_dir="~/tensorflow_datasets",
+                      as_supervised=True)
+
+Each builder generates its splits from a fixed seed with the NumPy generators of
+`rnnzoo.data.tasks` (the same arrays those functions return), so two machines build identical
+datasets; changing a generator means a new `VERSION`. No network is used.
+
+This module also holds the loader for a real TFDS dataset the zoo's sequence-to-one models fit,
+`imdb_reviews` (`load_imdb`); it needs the data prepared in `data_dir` beforehand (it never
+downloads).
+"""
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from rnnzoo.data import tasks
+
+SPLIT_SIZES = {"train": 4000, "validation": 500, "test": 1000}
+
+
+class GeneratedTaskBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Base of the generated-task builders: subclasses set `generate`, the features and configs."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "First release."}
+    SEED = 1234
+
+    def generate(self, num_examples, seed):  # -> (x, y) NumPy arrays
+        raise NotImplementedError
+
+    def features(self):  # -> dict of tfds features for "x" and "y"
+        raise NotImplementedError
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict(self.features()),
+            supervised_keys=("x", "y"),
+            homepage="https://github.com/rnnzoo/rnnzoo",
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # nothing to download: the data is generated
+        return {split: self._generate_examples(split, size) for split, size in SPLIT_SIZES.items()}
+
+    def _generate_examples(self, split, size):
+        seed = self.SEED + list(SPLIT_SIZES).index(split)
+        x, y = self.generate(size, seed)
+        for i in range(size):
+            yield i, {"x": x[i], "y": y[i]}
+
+
+def _length_configs(lengths):
+    return [tfds.core.BuilderConfig(name=f"length_{n}", description=f"sequences of length {n}") for n in lengths]
+
+
+def _length(builder):
+    return int(builder.builder_config.name.split("_")[-1])
+
+
+class RnnzooAddingProblem(GeneratedTaskBuilder):
+    """The adding problem (Hochreiter & Schmidhuber 1997): sum the two marked values."""
+
+    BUILDER_CONFIGS = _length_configs([20, 50, 100])
+
+    def generate(self, num_examples, seed):
+        return tasks.adding_problem(num_examples, _length(self), seed=seed)
+
+    def features(self):
+        return {"x": tfds.features.Tensor(shape=(_length(self), 2), dtype=np.float32),
+                "y": tfds.features.Tensor(shape=(1,), dtype=np.float32)}
+
+
+class RnnzooRunningParity(GeneratedTaskBuilder):
+    """Running parity (XOR) of a bit stream, a label per step."""
+
+    BUILDER_CONFIGS = _length_configs([12, 50])
+
+    def generate(self, num_examples, seed):
+        return tasks.running_parity(num_examples, _length(self), seed=seed)
+
+    def features(self):
+        return {"x": tfds.features.Tensor(shape=(_length(self), 1), dtype=np.float32),
+                "y": tfds.features.Tensor(shape=(_length(self),), dtype=np.int32)}
+
+
+class RnnzooDelayedRecall(GeneratedTaskBuilder):
+    """The bit seen 4 steps earlier, a label per step."""
+
+    BUILDER_CONFIGS = _length_configs([24])
+
+    def generate(self, num_examples, seed):
+        return tasks.delayed_recall(num_examples, _length(self), delay=4, seed=seed)
+
+    def features(self):
+        return {"x": tfds.features.Tensor(shape=(_length(self), 1), dtype=np.float32),
+                "y": tfds.features.Tensor(shape=(_length(self),), dtype=np.int32)}
+
+
+class RnnzooCopyMemory(GeneratedTaskBuilder):
+    """The copy task: recall 5 symbols after a gap of `length` blanks."""
+
+    BUILDER_CONFIGS = _length_configs([10, 50, 100])
+
+    def generate(self, num_examples, seed):
+        return tasks.copy_memory(num_examples, _length(self), seed=seed)
+
+    def features(self):
+        steps = _length(self) + 10
+        return {"x": tfds.features.Tensor(shape=(steps, 10), dtype=np.float32),
+                "y": tfds.features.Tensor(shape=(steps,), dtype=np.int32)}
+
+
+def load_imdb(data_dir, split="train", *, vocabulary=None, max_length=200, batch_size=32, download=False):
+    """IMDB movie reviews (`imdb_reviews`) as padded token ids for a sequence-to-one classifier.
+
+    Needs the dataset prepared in `data_dir` (e.g. once, on a machine with network access:
+    `tfds.load("imdb_reviews", data_dir=data_dir)`); with `download=False` it never downloads.
+
+    Args:
+        data_dir: str, the TFDS data directory holding `imdb_reviews`.
+        split: str, a TFDS split, e.g. `"train"`, `"test[:10%]"`.
+        vocabulary: list of str, the token vocabulary (index 0 padding, 1 out-of-vocabulary are
+            added); None adapts one (at most 20,000 tokens) on the loaded split.
+        max_length: int, reviews are truncated or zero-padded to this many tokens.
+        batch_size: int.
+        download: bool, passed to `tfds.load`.
+
+    Returns:
+        `(dataset, vocabulary)`: a `tf.data.Dataset` of `(token_ids (batch, max_length) int64,
+        label (batch,) int64)` batches, and the vocabulary used.
+    """
+    import tensorflow as tf
+
+    reviews = tfds.load("imdb_reviews", split=split, data_dir=data_dir, download=download, as_supervised=True)
+    vectorize = tf.keras.layers.TextVectorization(
+        max_tokens=None if vocabulary is not None else 20000,
+        output_sequence_length=max_length,
+        vocabulary=vocabulary,
+    )
+    if vocabulary is None:
+        vectorize.adapt(reviews.map(lambda text, label: text).batch(256))
+    dataset = reviews.batch(batch_size).map(lambda text, label: (vectorize(text), label))
+    return dataset.prefetch(tf.data.AUTOTUNE), vectorize.get_vocabulary()
