@@ -81,7 +81,9 @@ def _forward_time_major(xu, h0, W, mask, activation, training, unroll, jit_compi
             h_new = h + m_t * (h_new - h)  # padded step: h(t) = h(t-1)
         return h_new, h_new
 
-    return recurrence.scan(step, h0, xs, training=training, unroll=unroll, jit_compile=jit_compile)[1]
+    # (h_last, hs): the final state is the loop's carry, not `hs[-1]`, which jax2tf exports as
+    # a `dynamic_gather` (time is symbolic) that the TFLite converter rejects.
+    return recurrence.scan(step, h0, xs, training=training, unroll=unroll, jit_compile=jit_compile)
 
 
 def _backward_time_major(hs, W, dhs, dh_last, mask, activation, training, unroll, return_dh,
@@ -143,7 +145,7 @@ def forward(x, h0, U, W, b, mask=None, *, activation="tanh", training=True, unro
         `(batch, time, units)`: `h(t)` for every t; `h[:, -1]` is the final state.
     """
     xu = ops.einsum("btf,fu->tbu", x, U) + b  # b + U x(t) for all t at once: one GEMM
-    hs = _forward_time_major(xu, h0, W, _mask_time_major(mask), activation, training, unroll)
+    _, hs = _forward_time_major(xu, h0, W, _mask_time_major(mask), activation, training, unroll)
     return _time_major(hs)
 
 
@@ -238,9 +240,8 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
 
     def run(x, h0, mask, U, W, b, V, c):
         xu = ops.einsum("btf,fu->tbu", x, U) + b  # b + U x(t) for all t at once: one GEMM
-        hs = _forward_time_major(xu, h0, W, _mask_time_major(mask), activation, training, unroll,
-                                 forward_jit_compile)
-        h_last = hs[-1]
+        h_last, hs = _forward_time_major(xu, h0, W, _mask_time_major(mask), activation, training,
+                                         unroll, forward_jit_compile)
         if return_sequences:
             outputs = _time_major(hs)
             if has_output:

@@ -137,7 +137,7 @@ class TrainConfig:
 
 
 def _strategy_scope(distribute):
-    """The context to build and compile the model in, for `--distribute`."""
+    """The context to build, compile and fit the model in, for `--distribute`."""
     import contextlib
 
     backend = keras.backend.backend()
@@ -153,8 +153,7 @@ def _strategy_scope(distribute):
         return tf.distribute.MirroredStrategy().scope()
     if backend != "jax":
         raise ValueError(f"`--distribute data_parallel` needs the JAX backend. Received: backend={backend}")
-    keras.distribution.set_distribution(keras.distribution.DataParallel())
-    return contextlib.nullcontext()
+    return keras.distribution.DataParallel().scope()
 
 
 def build_model(config):
@@ -203,8 +202,6 @@ def train(config, run_dir, *, verbose=1, callbacks=()):
     task = get_task(config.task)
     x_train, y_train = _shuffled(*task.split("train", seed=config.seed), seed=config.seed)
     validation = task.split("validation", seed=config.seed)
-    with _strategy_scope(config.distribute):
-        model = build_model(config)
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
         keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.keras"), save_best_only=True),
@@ -213,8 +210,10 @@ def train(config, run_dir, *, verbose=1, callbacks=()):
         keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
         *callbacks,
     ]
-    model.fit(x_train, y_train, batch_size=config.batch_size, epochs=config.epochs, shuffle=False,
-              validation_data=validation, callbacks=callbacks, verbose=verbose)
+    with _strategy_scope(config.distribute):
+        model = build_model(config)
+        model.fit(x_train, y_train, batch_size=config.batch_size, epochs=config.epochs, shuffle=False,
+                  validation_data=validation, callbacks=callbacks, verbose=verbose)
     model.save(os.path.join(run_dir, "model.keras"))
     history = read_history(run_dir)
     with open(os.path.join(run_dir, "history.json"), "w") as f:

@@ -5,6 +5,7 @@
     rnnzoo evaluate RUN_DIR                       test-split metrics of a finished run
     rnnzoo export RUN_DIR --format tflite ...     exports/<model>/<version>/ + manifest with parity
     rnnzoo predict ARTIFACT --input FILE          run a SavedModel or a .tflite file
+    rnnzoo diagnose MODEL --task T --length N     gradient decay and W's spectrum (section 10.7)
 
 Errors a user can cause (unknown names, bad values, missing or corrupt files, inputs of the
 wrong shape) end with a one-line message and exit status 2, never a traceback.
@@ -114,6 +115,34 @@ def _predict(args):
     return 0
 
 
+def _diagnose(args):
+    # Imported here: `rnnzoo list` stays fast and needs no backend.
+    import keras
+
+    from rnnzoo import diagnostics
+    from rnnzoo.data import tasks
+
+    path = args.model
+    if os.path.isdir(path):  # a run directory of `rnnzoo train`
+        path = os.path.join(path, "model.keras")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No saved model at {path!r}: pass a MODEL.keras file or a RUN_DIR holding model.keras.")
+    model = keras.saving.load_model(path, compile=False)
+    layer = diagnostics.find_vanilla_rnn(model)
+    generate = tasks.TASKS[args.task]
+    x, y = generate(args.batch_size, args.length, seed=args.seed)
+    loss = "mse" if args.task == "adding_problem" else "sparse_categorical_crossentropy"
+    decay = diagnostics.gradient_decay(model, x, y, loss=loss)
+    print(f"{args.model}: {type(layer).__name__} {layer.name!r}, {layer.units} units, {layer.activation}; "
+          f"{args.task}, batch {args.batch_size}, length {args.length}; {loss} loss {decay.loss:.4f}")
+    print(f"spectral radius of W: {decay.spectral_radius:.4f}")
+    print(diagnostics.format_table(decay))
+    output = args.output or f"{path.rsplit('.', 1)[0]}_gradient_decay.png"
+    diagnostics.plot_gradient_decay(decay, output, title=f"{args.model}: {args.task}, length {args.length}")
+    print(f"wrote {output}")
+    return 0
+
+
 def build_parser():
     from rnnzoo.training import MODELS, TASKS
     from rnnzoo.export.runs import FORMATS
@@ -167,6 +196,16 @@ def build_parser():
     p.add_argument("--input", required=True, help=".npy, .npz (one array per signature input) or .json")
     p.add_argument("--output", help="save the outputs (.npy, or .npz for several)")
     p.set_defaults(run=_predict)
+
+    p = commands.add_parser("diagnose", help="gradient decay ||grad_h(t) L|| vs tau - t and W's spectrum (10.7)")
+    p.add_argument("model", metavar="MODEL", help="a saved .keras model with one VanillaRNN layer, or a RUN_DIR")
+    p.add_argument("--task", required=True, choices=["adding_problem", "delayed_recall", "running_parity"],
+                   help="generates the batch; adding_problem: mse loss, the others: softmax cross-entropy")
+    p.add_argument("--length", type=_positive(int), required=True, help="sequence length tau of the batch")
+    p.add_argument("--batch-size", type=_positive(int), default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", help="the PNG (default: MODEL_gradient_decay.png beside the model)")
+    p.set_defaults(run=_diagnose)
     return parser
 
 

@@ -3,3 +3,7 @@
 from rnnzoo.data import tasks
 
 __all__ = ["tasks"]
+
+from rnnzoo.data import trees  # noqa: E402
+
+__all__ += ["trees"]

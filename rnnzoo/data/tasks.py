@@ -225,3 +225,64 @@ def markov_filter_accuracy(x, y, stay_probability=0.9, signal=0.5):
         belief = belief * like1 / (belief * like1 + (1 - belief) * like0)
         correct += np.sum((belief > 0.5) == (y[:, t] == 1))
     return correct / y.size
+
+
+def arithmetic_sequences(num_examples, length, vocabulary_size=7, seed=0):
+    """A context vector names an arithmetic progression modulo `vocabulary_size`; generate it.
+
+    `x` is `[one_hot(start), one_hot(step - 1)]` with `start` in `[0, vocabulary_size)` and
+    `step` in {1, 2}; `y(t) = (start + step * (t - 1)) mod vocabulary_size`. A generator of
+    `y` given `x` (fig. 10.9) must read both parts of the context and count.
+
+    Returns:
+        `x` `(num_examples, vocabulary_size + 2)` float32, `y` `(num_examples, length)` int32.
+
+    Example:
+
+    >>> x, y = arithmetic_sequences(1, 5, vocabulary_size=7, seed=0)
+    >>> start, step = int(x[0, :7].argmax()), int(x[0, 7:].argmax()) + 1
+    >>> y[0].tolist() == [(start + step * t) % 7 for t in range(5)]
+    True
+    """
+    _check("arithmetic_sequences", num_examples, length)
+    if isinstance(vocabulary_size, bool) or not isinstance(vocabulary_size, (int, np.integer)) or vocabulary_size < 2:
+        raise ValueError(
+            "`arithmetic_sequences(vocabulary_size=...)` must be an integer >= 2. "
+            f"Received: vocabulary_size={vocabulary_size!r}"
+        )
+    rng = np.random.default_rng(seed)
+    start = rng.integers(0, vocabulary_size, size=num_examples)
+    step = rng.integers(1, 3, size=num_examples)
+    y = (start[:, None] + step[:, None] * np.arange(length)[None, :]) % vocabulary_size
+    x = np.concatenate([np.eye(vocabulary_size)[start], np.eye(2)[step - 1]], axis=1)
+    return x.astype("float32"), y.astype("int32")
+
+
+def variable_length_sequences(num_examples, vocabulary_size=4, min_length=2, max_length=8, seed=0):
+    """Random token sequences whose lengths are uniform in `[min_length, max_length]`.
+
+    For the length models of section 10.2.3: the tokens are uniform (ids `1..vocabulary_size`,
+    0 is padding), so all there is to learn is when to stop; the length distribution is known
+    (mean `(min_length + max_length) / 2`).
+
+    Returns:
+        `tokens` `(num_examples, max_length)` int32 (0 after the end), `lengths`
+        `(num_examples,)` int32.
+
+    Example:
+
+    >>> tokens, lengths = variable_length_sequences(3, min_length=2, max_length=5, seed=0)
+    >>> tokens.shape, bool(((tokens > 0).sum(axis=1) == lengths).all())
+    ((3, 5), True)
+    """
+    _check("variable_length_sequences", num_examples, max_length)
+    if isinstance(min_length, bool) or not isinstance(min_length, (int, np.integer)) or not 1 <= min_length <= max_length:
+        raise ValueError(
+            "`variable_length_sequences(min_length=...)` must be an integer in [1, max_length]. "
+            f"Received: min_length={min_length!r}"
+        )
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(min_length, max_length + 1, size=num_examples)
+    tokens = rng.integers(1, vocabulary_size + 1, size=(num_examples, max_length))
+    tokens = np.where(np.arange(max_length)[None, :] < lengths[:, None], tokens, 0)
+    return tokens.astype("int32"), lengths.astype("int32")

@@ -37,9 +37,10 @@ def _ordered_outputs(outputs):
 
 
 def _check_spec(name, value, shape, dtype):
+    shape = tuple(-1 if s is None else int(s) for s in shape)
     if value.ndim != len(shape) or any(s not in (-1, None) and s != v for s, v in zip(shape, value.shape)):
         raise ValueError(
-            f"Input {name!r} of the artifact expects shape {tuple(shape)} (-1/None: any size). "
+            f"Input {name!r} of the artifact expects shape {shape} (-1: any size). "
             f"Received: shape={value.shape}"
         )
     if np.dtype(value.dtype) != np.dtype(dtype):

@@ -3,3 +3,19 @@
 from rnnzoo.layers.vanilla_rnn import VanillaRNN
 
 __all__ = ["VanillaRNN"]
+
+from rnnzoo.layers.tree_layer import TreeLayer  # noqa: E402
+
+__all__ += ["TreeLayer"]
+from rnnzoo.layers.recurrent import Recurrent  # noqa: E402
+
+__all__ += ["Recurrent"]
+
+from rnnzoo.layers.bidirectional import Bidirectional  # noqa: E402
+from rnnzoo.layers.deep_rnn import DeepRNN  # noqa: E402
+
+__all__ += ["Bidirectional", "DeepRNN"]
+
+from rnnzoo.layers.output_recurrent_rnn import OutputRecurrentRNN, ScheduledSampling  # noqa: E402
+
+__all__ += ["OutputRecurrentRNN", "ScheduledSampling"]

@@ -184,7 +184,8 @@ class VanillaRNN(keras.layers.Layer):
     def reset_state(self):
         """Zeroes the carried state of a stateful layer."""
         if self.states is not None:
-            self.states.assign(ops.zeros_like(self.states))
+            # Not `ops.zeros_like(self.states)`: on JAX it cannot take a Keras variable.
+            self.states.assign(ops.zeros(self.states.shape, self.states.dtype))
 
     reset_states = reset_state
 

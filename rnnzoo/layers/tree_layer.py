@@ -1,0 +1,252 @@
+"""The recursive network over batches of trees, computed level by level (section 10.6)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from rnnzoo.cells.tree_cell import TreeCell
+
+
+def _check_tree_inputs(layer, shapes, dtypes=None):
+    name = type(layer).__name__
+    if not isinstance(shapes, (list, tuple)) or len(shapes) != 3 or not all(
+        isinstance(s, (list, tuple)) for s in shapes
+    ):
+        raise ValueError(
+            f"`{name}` takes a list of three tensors [x, children, schedule] (see "
+            f"`rnnzoo.data.trees.encode_trees`). Received: {shapes!r}"
+        )
+    x, children, schedule = (tuple(s) for s in shapes)
+    for arg, shape, what in (
+        ("x", x, "(batch, nodes, features)"),
+        ("children", children, "(batch, nodes, num_children)"),
+        ("schedule", schedule, "(batch, levels, width)"),
+    ):
+        if len(shape) != 3:
+            raise ValueError(f"`{name}` expects `{arg}` of shape {what}, i.e. rank 3. Received: {arg}.shape={shape}")
+    for axis, label in ((0, "batch"), (1, "nodes")):
+        known = isinstance(x[axis], int) and isinstance(children[axis], int)  # not None or symbolic
+        if known and x[axis] != children[axis]:
+            raise ValueError(
+                f"`{name}` expects `x` and `children` to agree on the {label} axis. "
+                f"Received: x.shape={x}, children.shape={children}"
+            )
+    if x[-1] is None:
+        raise ValueError(f"`{name}` needs a known feature size (last axis of `x`). Received: x.shape={x}")
+    if layer.combine == "concat" and children[-1] not in (None, layer.num_children):
+        raise ValueError(
+            f"`{name}(combine='concat', num_children={layer.num_children})` expects `children` of shape "
+            f"(batch, nodes, {layer.num_children}); use `combine='sum'` for any number of children. "
+            f"Received: children.shape={children}"
+        )
+    if dtypes is not None:
+        x_dtype, children_dtype, schedule_dtype = dtypes
+        if not keras.backend.is_float_dtype(x_dtype):
+            raise TypeError(
+                f"`{name}` expects floating-point `x` (embed token ids first, e.g. with "
+                f"`keras.layers.Embedding`). Received: x.dtype={x_dtype}"
+            )
+        for arg, dtype in (("children", children_dtype), ("schedule", schedule_dtype)):
+            if not keras.backend.is_int_dtype(dtype):
+                raise TypeError(f"`{name}` expects integer `{arg}` (node indices). Received: {arg}.dtype={dtype}")
+
+
+@keras.saving.register_keras_serializable(package="rnnzoo")
+class TreeLayer(keras.layers.Layer):
+    """A recursive network (fig. 10.14) over a batch of trees, one level at a time.
+
+    Every node `n` gets a state
+
+        h(n) = tanh(b + W c(n) + U x(n))
+
+    where `c(n) = [h(left); h(right)]` for binary trees (`combine="concat"`,
+    `num_children=2`; K children in general), or the sum of the children's states for any
+    number of children (`combine="sum"`, the child-sum form). A leaf has no children, so
+    `h(leaf) = tanh(b + U x(leaf))`; internal nodes of a treebank usually have `x(n) = 0`.
+
+    All leaves of the batch are computed in one product. Then, for each height `1..L`, the
+    nodes of that height in *all* trees of the batch are gathered with their children's
+    states, computed in one matrix product and scattered back into a fixed-shape buffer,
+    inside one `keras.ops.fori_loop` over heights. Scatter indices are kept unique (padded
+    schedule entries go to per-tree scratch slots), so the loop exports to TFLite builtins
+    with the number of trees, nodes, levels and level width all dynamic.
+
+    Args:
+        units: int, size of the node state `h(n)`.
+        num_children: int, K, the arity `combine="concat"` expects (2 for binary trees).
+        combine: `"concat"` or `"sum"`.
+        activation: `"tanh"` (the book's), `"relu"` or `"sigmoid"`.
+        use_bias: bool, whether to use `b`.
+        kernel_initializer, recurrent_initializer, bias_initializer: initializers for `U`,
+            `W`, `b`.
+        kernel_regularizer, recurrent_regularizer: regularizers for `U` and `W`.
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: list `[x, children, schedule]`, as `rnnzoo.data.trees.encode_trees` makes them:
+            `x` `(batch, nodes, features)` float, the input at each node (node 0 is the root);
+            `children` `(batch, nodes, K)` int, each node's children's indices in its own tree,
+            -1 where none; `schedule` `(batch, levels, width)` int, `schedule[b, l]` the nodes
+            of tree `b` with height `l + 1`, padded with -1.
+
+    Returns:
+        `[root_states, node_states]`: `(batch, units)` and `(batch, nodes, units)`. States at
+        padding nodes are unspecified (mask them with the labels).
+
+    Example:
+
+    >>> layer = TreeLayer(4)
+    >>> x = np.ones((1, 3, 5), "float32")          # a root with two leaves
+    >>> children = np.array([[[1, 2], [-1, -1], [-1, -1]]], "int32")
+    >>> schedule = np.array([[[0]]], "int32")       # height 1: node 0
+    >>> root, nodes = layer([x, children, schedule])
+    >>> tuple(root.shape), tuple(nodes.shape)
+    ((1, 4), (1, 3, 4))
+
+    Reference:
+        Goodfellow, Bengio, Courville, *Deep Learning*, section 10.6, fig. 10.14;
+        Socher et al., "Parsing natural scenes and natural language with recursive neural
+        networks", 2011; Tai et al., "Improved semantic representations from tree-structured
+        LSTM networks", 2015 (child-sum).
+    """
+
+    def __init__(
+        self,
+        units,
+        num_children=2,
+        combine="concat",
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.cell = TreeCell(
+            units,
+            num_children=num_children,
+            combine=combine,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            dtype=self.dtype_policy,
+            name="cell",
+        )
+        self.units = units
+        self.num_children = num_children
+        self.combine = combine
+        self.activation = activation
+        self.use_bias = use_bias
+
+    def build(self, inputs_shape):
+        _check_tree_inputs(self, inputs_shape)
+        self.cell.build(inputs_shape[0])
+
+    def call(self, inputs):
+        _check_tree_inputs(self, [tuple(t.shape) for t in inputs], [t.dtype for t in inputs])
+        x, children, schedule = inputs
+        children = ops.cast(children, "int32")
+        schedule = ops.cast(schedule, "int32")
+        x = ops.cast(x, self.compute_dtype)
+        units = self.units
+        batch, nodes = ops.shape(x)[0], ops.shape(x)[1]
+        num_levels, width = ops.shape(schedule)[1], ops.shape(schedule)[2]
+        k = self.num_children if self.combine == "concat" else ops.shape(children)[2]
+        # Each tree owns `nodes + width` slots: its nodes, then `width` scratch slots where
+        # padded schedule entries (-1) are sent, so every level's scatter indices are unique.
+        slots = nodes + width
+
+        projected = self.cell.project_inputs(x)  # (batch, nodes, units): b + U x
+        states = self.cell.activate(projected)  # every node computed as a leaf
+        scratch = ops.zeros((batch, width, units), dtype=self.compute_dtype)
+        projected = ops.reshape(ops.concatenate([projected, scratch], axis=1), (-1, units))
+        states = ops.reshape(ops.concatenate([states, scratch], axis=1), (-1, units))  # (batch*slots, units)
+        no_children = -ops.ones((batch, width, k), dtype="int32")
+        children = ops.reshape(ops.concatenate([children, no_children], axis=1), (-1, k))  # (batch*slots, K)
+        offsets = ops.expand_dims(ops.arange(batch, dtype="int32") * slots, 1)  # (batch, 1)
+        scratch_slots = ops.expand_dims(ops.arange(width, dtype="int32") + nodes, 0)  # (1, width)
+        schedule = ops.transpose(schedule, (1, 0, 2))  # (levels, batch, width)
+        W = self.cell.recurrent_kernel()  # read once: a variable read inside the loop would be
+        # accumulated per iteration by the TF while-loop gradient, which XLA cannot compile
+
+        def level(height, states):
+            level_nodes = ops.reshape(ops.slice(schedule, [height, 0, 0], [1, batch, width]), (batch, width))
+            level_nodes = ops.where(level_nodes >= 0, level_nodes, scratch_slots)
+            rows = ops.reshape(level_nodes + offsets, (-1,))  # (batch*width,) unique flat slots
+            child = ops.take(children, rows, axis=0)  # (batch*width, K)
+            present = child >= 0
+            tree_start = ops.expand_dims((rows // slots) * slots, 1)
+            child_rows = ops.where(present, child + tree_start, ops.zeros_like(child))
+            child_states = ops.take(states, ops.reshape(child_rows, (-1,)), axis=0)
+            child_states = ops.reshape(child_states, (-1, k, units)) * ops.expand_dims(
+                ops.cast(present, self.compute_dtype), -1
+            )  # (batch*width, K, units)
+            new = self.cell.from_children(ops.take(projected, rows, axis=0), child_states, W)
+            return ops.scatter_update(states, ops.expand_dims(rows, 1), new)
+
+        if keras.backend.backend() == "tensorflow":
+            # A bounded while loop: XLA (jit_compile=True) needs `maximum_iterations` to
+            # differentiate it; it exports as a builtin TFLite WHILE.
+            _, states = ops.while_loop(
+                lambda height, states: height < num_levels,
+                lambda height, states: (height + 1, level(height, states)),
+                (ops.convert_to_tensor(0, "int32"), states),
+                maximum_iterations=num_levels,
+            )
+        else:
+            # JAX: static bounds make `fori_loop` a differentiable `lax.scan`. Its body is traced
+            # (and, exported, shape-checked) even for zero levels, when a slice of the schedule
+            # would be out of bounds: give the schedule one more, never-used level.
+            schedule = ops.concatenate([schedule, -ops.ones((1, batch, width), dtype="int32")], axis=0)
+            states = ops.fori_loop(0, num_levels, level, states)
+        states = ops.reshape(states, (batch, slots, units))
+        node_states = ops.slice(states, [0, 0, 0], [batch, nodes, units])  # (batch, nodes, units)
+        root_states = ops.reshape(ops.slice(states, [0, 0, 0], [batch, 1, units]), (batch, units))
+        return [root_states, node_states]
+
+    def compute_output_shape(self, inputs_shape):
+        _check_tree_inputs(self, inputs_shape)
+        batch, nodes = inputs_shape[0][0], inputs_shape[0][1]
+        return [(batch, self.units), (batch, nodes, self.units)]
+
+    def get_config(self):
+        cell_config = self.cell.get_config()
+        config = {
+            key: cell_config[key]
+            for key in (
+                "units", "num_children", "combine", "activation", "use_bias", "kernel_initializer",
+                "recurrent_initializer", "bias_initializer", "kernel_regularizer", "recurrent_regularizer",
+            )
+        }
+        return {**super().get_config(), **config}
+
+
+def recursive_tree_states(cell, x, children, node=0, states=None):
+    """The plain recursive definition, node by node (eager; the reference and the slow anchor).
+
+    Args:
+        cell: a built `TreeCell`.
+        x: `(nodes, features)` array, one tree's node inputs.
+        children: `(nodes, K)` int array, -1 where no child.
+        node: int, the subtree's root.
+
+    Returns:
+        `(nodes, units)` NumPy array; rows of nodes not under `node` are zero.
+    """
+    x, children = np.asarray(x), np.asarray(children)
+    if states is None:
+        states = np.zeros((x.shape[0], cell.units), "float32")
+    child_states = np.zeros((1, children.shape[1], cell.units), "float32")
+    for j, child in enumerate(children[node]):
+        if child >= 0:
+            recursive_tree_states(cell, x, children, int(child), states)
+            child_states[0, j] = states[child]
+    states[node] = np.asarray(cell(x[node : node + 1], child_states))[0]
+    return states

@@ -1,0 +1,344 @@
+"""An encoder-decoder over characters, with a fixed context (fig. 10.12) or attention (10.4).
+
+    source chars -> embedding -> bidirectional GRU encoder -> annotations h(1..n), summary C
+                                                                  |
+    <start> y(1) .. -> embedding -> AttentionDecoderCell (context: C, or attention over h) -> logits
+
+Training is teacher forcing (`model.fit` on `{"source", "target_in"} -> target_out`) with a
+masked sequence cross-entropy, optionally with scheduled sampling; decoding (greedy, beam
+search) runs inside the graph (`rnnzoo.decoding`), and `rnnzoo.models.seq2seq.export_translator`
+writes a SavedModel with a string-to-string `translate` signature.
+"""
+
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from rnnzoo import decoding, recurrence
+from rnnzoo.cells.attention_decoder_cell import AttentionDecoderCell
+from rnnzoo.cells.vanilla_rnn_cell import validate_units
+from rnnzoo.decoding.common import top1
+from rnnzoo.layers.bidirectional import Bidirectional
+from rnnzoo.layers.recurrent import Recurrent
+from rnnzoo.models.seq2seq.seq2seq_tokenizer import END, PAD, START, CharacterVocabulary
+from rnnzoo.models.tree_classifier import MaskedSparseCategoricalAccuracy
+
+
+@keras.saving.register_keras_serializable(package="rnnzoo")
+class MaskedSequenceCrossentropy(keras.losses.Loss):
+    """Cross-entropy per target token, averaged over the real (non-padding) tokens of the batch.
+
+    Args:
+        pad_token: int, the label of padding (ignored).
+        name: str.
+
+    Call arguments:
+        y_true: `(batch, time)` int labels, `pad_token` at padding.
+        y_pred: `(batch, time, vocabulary)` logits.
+    """
+
+    def __init__(self, pad_token=PAD, name="masked_sequence_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.pad_token = pad_token
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "int32")
+        valid = ops.cast(ops.not_equal(y_true, self.pad_token), "float32")
+        losses = ops.sparse_categorical_crossentropy(ops.maximum(y_true, 0), ops.cast(y_pred, "float32"),
+                                                     from_logits=True)
+        return ops.sum(losses * valid) / ops.maximum(ops.sum(valid), 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "pad_token": self.pad_token}
+
+
+def _check_characters(name, value):
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"`Seq2Seq({name}=...)` must be a non-empty string of characters. Received: {name}={value!r}")
+
+
+@keras.saving.register_keras_serializable(package="rnnzoo")
+class Seq2Seq(keras.Model):
+    """Character-level encoder-decoder: fixed context (`attention=False`) or Bahdanau attention.
+
+    Args:
+        source_characters: str, the source alphabet (anything else is `<unk>`).
+        target_characters: str, the target alphabet.
+        embedding_dim: int, size of the character embeddings.
+        hidden_dim: int, size of each encoder direction's state and of the decoder state.
+        attention: bool. True: the decoder attends over the annotations `h(j)` (Bahdanau et
+            al.); False: it sees only the fixed context `C = [h_forward(n), h_backward(1)]`
+            (fig. 10.12).
+        attention_dim: int or None, hidden size of the alignment model (default `hidden_dim`).
+        max_source_length: int, the most source characters (longer inputs are truncated, with
+            a warning in `translate`, silently in exported graphs, which report `truncated`).
+        max_target_length: int, the most target characters a decoder generates.
+        scheduled_sampling_rate: float in [0, 1], during training the probability of feeding
+            the model's own previous prediction instead of the true token (Bengio et al., 2015).
+        seed: int, for scheduled sampling.
+        **kwargs: base `keras.Model` arguments (`name`).
+
+    Call arguments:
+        inputs: dict with `"source"` `(batch, source_time)` int ids (characters then `<end>`,
+            padded with 0) and `"target_in"` `(batch, target_time)` int ids (`<start>` then
+            characters), as made by `encode_source` / `encode_targets`.
+
+    Returns:
+        `(batch, target_time, vocabulary)` logits of the next target token (teacher forcing).
+
+    Example:
+
+    >>> model = Seq2Seq("abc", "abc", embedding_dim=4, hidden_dim=8)
+    >>> source = model.encode_source(["ab", "c"])
+    >>> target_in, target_out = model.encode_targets(["ba", "c"])
+    >>> tuple(model({"source": source, "target_in": target_in}).shape)
+    (2, 4, 7)
+    >>> len(model.translate(["abc"])[0]) <= model.max_target_length
+    True
+
+    Reference:
+        Goodfellow et al., *Deep Learning*, section 10.4; Bahdanau, Cho, Bengio, ICLR 2015.
+    """
+
+    def __init__(self, source_characters, target_characters, embedding_dim=32, hidden_dim=64, attention=True,
+                 attention_dim=None, max_source_length=40, max_target_length=12, scheduled_sampling_rate=0.0,
+                 seed=None, **kwargs):
+        super().__init__(**kwargs)
+        _check_characters("source_characters", source_characters)
+        _check_characters("target_characters", target_characters)
+        validate_units("embedding_dim", embedding_dim, "Seq2Seq")
+        validate_units("hidden_dim", hidden_dim, "Seq2Seq")
+        validate_units("attention_dim", attention_dim, "Seq2Seq", allow_none=True)
+        validate_units("max_source_length", max_source_length, "Seq2Seq")
+        validate_units("max_target_length", max_target_length, "Seq2Seq")
+        if not isinstance(scheduled_sampling_rate, (int, float)) or not 0 <= scheduled_sampling_rate <= 1:
+            raise ValueError(
+                "`Seq2Seq(scheduled_sampling_rate=...)` must be a number in [0, 1]. "
+                f"Received: scheduled_sampling_rate={scheduled_sampling_rate!r}"
+            )
+        self.source_characters = source_characters
+        self.target_characters = target_characters
+        self.embedding_dim = embedding_dim
+        self.hidden_dim = hidden_dim
+        self.attention = bool(attention)
+        self.attention_dim = attention_dim
+        self.max_source_length = max_source_length
+        self.max_target_length = max_target_length
+        self.scheduled_sampling_rate = float(scheduled_sampling_rate)
+        self.seed = seed
+        self.source_vocabulary = CharacterVocabulary(source_characters)
+        self.target_vocabulary = CharacterVocabulary(target_characters)
+
+        self.source_embedding = keras.layers.Embedding(len(self.source_vocabulary), embedding_dim,
+                                                       name="source_embedding")
+        self.target_embedding = keras.layers.Embedding(len(self.target_vocabulary), embedding_dim,
+                                                       name="target_embedding")
+        self.encoder = Bidirectional(
+            Recurrent(keras.layers.GRUCell(hidden_dim), return_sequences=True, return_state=True, name="encoder"),
+            name="bidirectional_encoder",
+        )
+        self.bridge = keras.layers.Dense(hidden_dim, activation="tanh", name="bridge")  # s(0) from C
+        self.decoder_cell = AttentionDecoderCell(
+            hidden_dim, len(self.target_vocabulary),
+            attention_units=(attention_dim or hidden_dim) if self.attention else None, name="decoder_cell",
+        )
+        self.seed_generator = keras.random.SeedGenerator(seed) if self.scheduled_sampling_rate > 0 else None
+        self._generate_functions = {}
+        self.build(None)
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        self.source_embedding.build((None, None))
+        self.target_embedding.build((None, None))
+        self.encoder.build((None, None, self.embedding_dim))
+        self.bridge.build((None, 2 * self.hidden_dim))
+        values_dim = 2 * self.hidden_dim
+        self.decoder_cell.build((None, self.embedding_dim), (None, None, values_dim))
+        self.built = True
+
+    # -- the network ---------------------------------------------------------------------
+
+    def encode(self, source, training=None):
+        """Source ids `(batch, source_time)` -> (decoder constants, initial decoder state)."""
+        source = ops.cast(source, "int32")
+        mask = ops.not_equal(source, PAD)
+        embedded = self.source_embedding(source)  # (batch, source_time, embedding_dim)
+        annotations, forward_state, backward_state = self.encoder(embedded, mask=mask, training=training)
+        summary = ops.concatenate([forward_state, backward_state], axis=-1)  # C, (batch, 2 * hidden_dim)
+        initial_state = self.bridge(summary)
+        if self.attention:
+            constants = self.decoder_cell.memory(annotations, mask)
+        else:  # fig. 10.12: the decoder sees only C, as annotations of length 1
+            constants = self.decoder_cell.memory(ops.expand_dims(summary, 1))
+        return constants, initial_state
+
+    def decoder_step(self, tokens, state, constants):
+        """`rnnzoo.decoding`'s step function: token ids `(batch,)` -> logits, state, attention."""
+        return self.decoder_cell.step(self.target_embedding(tokens), state, constants)
+
+    def call(self, inputs, training=None):
+        if not isinstance(inputs, dict) or not {"source", "target_in"} <= set(inputs):
+            raise ValueError(
+                "`Seq2Seq` takes a dict with 'source' and 'target_in' token ids (see "
+                f"`encode_source`, `encode_targets`). Received: {type(inputs).__name__}"
+                + (f" with keys {sorted(inputs)}" if isinstance(inputs, dict) else "")
+            )
+        constants, state = self.encode(inputs["source"], training=training)
+        target_in = ops.cast(inputs["target_in"], "int32")
+        embedded = ops.transpose(self.target_embedding(target_in), (1, 0, 2))  # (target_time, batch, embedding_dim)
+        batch = ops.shape(target_in)[0]
+        sampling = bool(training) and self.scheduled_sampling_rate > 0
+        if sampling:
+            use_prediction = keras.random.uniform(ops.shape(target_in), seed=self.seed_generator)
+            use_prediction = ops.less(use_prediction, self.scheduled_sampling_rate)
+            first = ops.expand_dims(ops.arange(ops.shape(target_in)[1]) == 0, 0)
+            use_prediction = ops.logical_and(use_prediction, ops.logical_not(first))  # <start> is always given
+            xs = (embedded, ops.expand_dims(ops.transpose(ops.cast(use_prediction, embedded.dtype)), -1))
+        else:
+            xs = embedded
+
+        def step(carry, x_t):
+            state, previous_logits = carry
+            if sampling:
+                x_t, use = x_t
+                predicted = self.target_embedding(top1(ops.stop_gradient(previous_logits)))
+                x_t = use * predicted + (1.0 - use) * x_t
+            logits, state, _ = self.decoder_cell.step(x_t, state, constants)
+            return (state, logits), logits
+
+        initial_logits = ops.zeros((batch, len(self.target_vocabulary)), self.compute_dtype)
+        _, logits = recurrence.scan(step, (state, initial_logits), xs, training=bool(training))
+        return ops.transpose(logits, (1, 0, 2))  # (batch, target_time, vocabulary)
+
+    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+        """Keras `compile` with this model's defaults: masked sequence cross-entropy, token accuracy."""
+        loss = MaskedSequenceCrossentropy() if loss is None else loss
+        metrics = [MaskedSparseCategoricalAccuracy(ignore_class=PAD)] if metrics is None else metrics
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    # -- decoding inside the graph ---------------------------------------------------------
+
+    def generate_ids(self, source, method="greedy", beam_width=4, length_penalty=0.6, max_length=None):
+        """Decodes source ids in the graph (not compiled; see `generate` for the compiled call).
+
+        Returns `rnnzoo.decoding.greedy_search`'s dict, or `beam_search`'s for `method="beam"`.
+        """
+        max_length = max_length or self.max_target_length + 1  # characters and <end>
+        constants, state = self.encode(source)
+        kwargs = dict(start_token=START, end_token=END, max_length=max_length, pad_token=PAD)
+        if method == "greedy":
+            return decoding.greedy_search(self.decoder_step, state, constants, **kwargs)
+        if method == "beam":
+            return decoding.beam_search(self.decoder_step, state, constants, beam_width=beam_width,
+                                        length_penalty=length_penalty, **kwargs)
+        raise ValueError(f"`Seq2Seq.generate(method=...)` must be 'greedy' or 'beam'. Received: method={method!r}")
+
+    def generate(self, source, method="greedy", beam_width=4, length_penalty=0.6, max_length=None):
+        """`generate_ids`, compiled (`tf.function` / `jax.jit`), on NumPy ids; returns NumPy arrays."""
+        if method not in ("greedy", "beam"):
+            raise ValueError(f"`Seq2Seq.generate(method=...)` must be 'greedy' or 'beam'. Received: method={method!r}")
+        key = (method, beam_width, float(length_penalty), max_length)
+        if key not in self._generate_functions:
+            self._generate_functions[key] = _compile(
+                self, lambda source: self.generate_ids(source, method, beam_width, length_penalty, max_length)
+            )
+        source = np.asarray(source, "int32")
+        if source.ndim != 2 or source.shape[1] == 0:
+            raise ValueError(f"`Seq2Seq.generate` takes source ids of shape (batch, time >= 1). Received: shape={source.shape}")
+        outputs = self._generate_functions[key](source)
+        return {name: np.asarray(ops.convert_to_numpy(value)) for name, value in outputs.items()}
+
+    # -- strings -----------------------------------------------------------------------------
+
+    def encode_source(self, texts, truncate=True):
+        """Strings -> source ids `(batch, max_source_length + 1)` (characters, `<end>`, padding).
+
+        Unknown characters become `<unk>`; longer strings are truncated to `max_source_length`
+        characters with a `UserWarning` (`ValueError` with `truncate=False`). The empty string
+        is `[<end>]`, a valid input.
+        """
+        return self.source_vocabulary.encode(list(texts), self.max_source_length + 1, truncate=truncate)
+
+    def encode_targets(self, texts):
+        """Strings -> `(target_in, target_out)` `(batch, max_target_length + 1)` for teacher forcing."""
+        return self.target_vocabulary.teacher_forcing(list(texts), self.max_target_length + 1)
+
+    def translate(self, texts, method="greedy", beam_width=4, length_penalty=0.6, return_details=False):
+        """Strings -> strings, decoding in the graph.
+
+        Args:
+            texts: list of str.
+            method: `"greedy"` or `"beam"`.
+            beam_width, length_penalty: for beam search (GNMT's alpha).
+            return_details: bool, also return the `generate` dict (tokens, scores, attention
+                weights) and the source ids.
+
+        Returns:
+            A list of str (the best beam for beam search); with `return_details`,
+            `(strings, details)`.
+        """
+        if isinstance(texts, str):
+            raise TypeError("`Seq2Seq.translate` takes a list of strings. Received a single str; wrap it in a list.")
+        source = self.encode_source(texts)
+        details = self.generate(source, method, beam_width, length_penalty)
+        tokens = details["tokens"] if method == "greedy" else details["tokens"][:, 0]
+        strings = self.target_vocabulary.decode(tokens)
+        if return_details:
+            return strings, {**details, "source": source}
+        return strings
+
+    def get_config(self):
+        config = {
+            "source_characters": self.source_characters,
+            "target_characters": self.target_characters,
+            "embedding_dim": self.embedding_dim,
+            "hidden_dim": self.hidden_dim,
+            "attention": self.attention,
+            "attention_dim": self.attention_dim,
+            "max_source_length": self.max_source_length,
+            "max_target_length": self.max_target_length,
+            "scheduled_sampling_rate": self.scheduled_sampling_rate,
+            "seed": self.seed,
+        }
+        return {"name": self.name, "trainable": self.trainable, **config}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config.pop("trainable", None)
+        return cls(**config)
+
+
+def _compile(model, fn):
+    """`fn(source)` compiled for the backend, reading the model's current weights at each call."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, reduce_retracing=True)
+    if backend == "jax":
+        import jax
+
+        variables = model.variables
+
+        def pure(values, source):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return fn(source)
+
+        jitted = jax.jit(pure)
+        return lambda source: jitted([v.value for v in variables], source)
+    return fn
+
+
+def exact_match(model, sources, targets, method="greedy", batch_size=500, **kwargs):
+    """The fraction of `sources` translated exactly into `targets` (and the predictions)."""
+    predictions = []
+    for start in range(0, len(sources), batch_size):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            predictions += model.translate(sources[start:start + batch_size], method=method, **kwargs)
+    accuracy = float(np.mean([p == t for p, t in zip(predictions, targets)]))
+    return accuracy, predictions

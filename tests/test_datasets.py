@@ -1,0 +1,51 @@
+"""The zoo's tasks as TFDS builders (offline, deterministic, versioned) and the imdb loader."""
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from rnnzoo.data import datasets, tasks
+
+pytestmark = pytest.mark.tensorflow  # tf.data
+
+
+def _rows(x):
+    return np.array(sorted(map(tuple, np.asarray(x).reshape(len(x), -1))))
+
+
+@pytest.mark.parametrize(
+    "name, generate, length",
+    [
+        ("rnnzoo_adding_problem/length_20", lambda n, seed: tasks.adding_problem(n, 20, seed=seed), 20),
+        ("rnnzoo_running_parity/length_12", lambda n, seed: tasks.running_parity(n, 12, seed=seed), 12),
+        ("rnnzoo_delayed_recall/length_24", lambda n, seed: tasks.delayed_recall(n, 24, delay=4, seed=seed), 24),
+        ("rnnzoo_copy_memory/length_10", lambda n, seed: tasks.copy_memory(n, 10, seed=seed), 20),
+    ],
+    ids=["adding", "parity", "recall", "copy"],
+)
+def test_tfds_load_builds_the_generated_task_offline(tmp_path, name, generate, length):
+    test = tfds.load(name, split="test", data_dir=str(tmp_path), as_supervised=True)
+    x = np.stack([x for x, _ in tfds.as_numpy(test)])
+    assert x.shape[:2] == (datasets.SPLIT_SIZES["test"], length)
+    expected_x, _ = generate(datasets.SPLIT_SIZES["test"], datasets.GeneratedTaskBuilder.SEED + 2)
+    np.testing.assert_array_equal(_rows(x), _rows(expected_x))  # same examples (TFDS shuffles the order)
+    builder = tfds.builder(name, data_dir=str(tmp_path))
+    assert str(builder.info.version) == "1.0.0"
+    assert builder.info.splits["train"].num_examples == datasets.SPLIT_SIZES["train"]
+
+
+def test_builds_are_deterministic(tmp_path):
+    first = tfds.load("rnnzoo_running_parity/length_12", split="validation", data_dir=str(tmp_path / "a"))
+    second = tfds.load("rnnzoo_running_parity/length_12", split="validation", data_dir=str(tmp_path / "b"))
+    a = [e["x"] for e in tfds.as_numpy(first)]
+    b = [e["x"] for e in tfds.as_numpy(second)]
+    np.testing.assert_array_equal(np.stack(a), np.stack(b))
+
+
+def test_load_imdb_with_mock_data():
+    with tfds.testing.mock_data(num_examples=12):
+        dataset, vocabulary = datasets.load_imdb("/no/such/dir", split="train", max_length=16, batch_size=4)
+        x, y = next(iter(dataset))
+    assert tuple(x.shape) == (4, 16) and tuple(y.shape) == (4,)
+    assert vocabulary[:2] == ["", "[UNK]"]
+    assert int(np.max(x)) < len(vocabulary)

@@ -1,0 +1,145 @@
+"""Export: SavedModel (batch and time dynamic) and TFLite with builtin ops only, compared in numbers.
+
+Runs in both backend passes: on JAX, `model.export` goes through jax2tf. Each export takes
+seconds, so there are few of them and they are marked slow.
+"""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from rnnzoo.export import (
+    parity_report,
+    run_artifact,
+    run_artifact_in_fresh_process,
+    tflite_ops,
+    to_saved_model,
+    to_tflite,
+)
+from rnnzoo.layers import VanillaRNN
+
+FEATURES = 3
+# (batch, time): a single step, a batch of one, and batches and lengths never seen at export.
+SHAPES = [(1, 1), (1, 7), (3, 10), (5, 33)]
+TOLERANCE = 1e-5  # float32 TFLite / SavedModel vs Keras, max absolute difference
+
+
+def sequences_with_projection():
+    inputs = keras.Input((None, FEATURES))
+    outputs = VanillaRNN(5, output_units=2, return_sequences=True, bias_initializer="random_normal")(inputs)
+    return keras.Model(inputs, outputs)
+
+
+def stack_with_go_backwards():
+    inputs = keras.Input((None, FEATURES))
+    x = VanillaRNN(4, return_sequences=True, bias_initializer="random_normal")(inputs)
+    last, state = VanillaRNN(5, output_units=3, go_backwards=True, return_state=True,
+                             activation="relu", bias_initializer="random_normal")(x)
+    return keras.Model(inputs, [last, state])
+
+
+def masking_with_padding():
+    inputs = keras.Input((None, FEATURES))
+    x = keras.layers.Masking(0.0)(inputs)
+    x = VanillaRNN(4, return_sequences=True, bias_initializer="random_normal")(x)
+    outputs = VanillaRNN(5, output_units=2, return_sequences=True, go_backwards=True)(x)
+    return keras.Model(inputs, outputs)
+
+
+MODELS = {
+    "sequences_projection": sequences_with_projection,
+    "stack_go_backwards": stack_with_go_backwards,
+    "masking_padded": masking_with_padding,
+}
+
+
+def input_batches(padded, seed=0, features=FEATURES):
+    rng = np.random.default_rng(seed)
+    batches = []
+    for batch, time in SHAPES:
+        x = rng.normal(size=(batch, time, features)).astype("float32")
+        if padded and batch > 1:
+            x[0, time // 2 :] = 0.0  # right padding
+            x[1, : time // 3] = 0.0  # left padding
+        batches.append(x)
+    return batches
+
+
+def assert_builtins_only(tflite_path):
+    ops = tflite_ops(tflite_path)
+    assert not [op for op in ops if op.startswith("CUSTOM") or "Flex" in op], ops
+    assert "WHILE" in ops, ops  # the recurrence is a loop, batch and time dynamic
+    return ops
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(MODELS), ids=list(MODELS))
+def test_saved_model_and_tflite_match_keras(name, tmp_path):
+    model = MODELS[name]()
+    saved_model = to_saved_model(model, str(tmp_path / "saved_model"))
+    tflite = to_tflite(saved_model, str(tmp_path / "model.tflite"))
+    assert_builtins_only(tflite)
+
+    batches = input_batches(padded=name == "masking_padded")
+    report = parity_report(model, [tflite, saved_model], batches, tolerance=TOLERANCE)
+    assert len(report.rows) == 2 * len(SHAPES)
+    assert report.passed, str(report)
+    if name == "masking_padded":
+        # The padded steps really are masked: the same layers without `Masking` differ.
+        inputs = keras.Input((None, FEATURES))
+        unmasked = keras.Model(inputs, model.layers[3](model.layers[2](inputs)))
+        x = batches[2]
+        assert np.max(np.abs(np.asarray(unmasked(x)) - run_artifact(tflite, x))) > 1e-3
+
+    # A new Python process shares nothing with this one: the SavedModel alone gives the numbers.
+    x = batches[-1]
+    expected = model(x, training=False)
+    fresh = run_artifact_in_fresh_process(saved_model, x)
+    for got, want in zip(fresh if isinstance(fresh, list) else [fresh],
+                         expected if isinstance(expected, list) else [expected]):
+        assert got.shape == tuple(want.shape)
+        np.testing.assert_allclose(got, np.asarray(want), atol=TOLERANCE, rtol=0)
+
+
+# Post-training quantization: weights of at least 1024 elements are quantized (smaller ones
+# are left in float32), so this model is wide enough for quantization to happen.
+# Max absolute error vs Keras on outputs of magnitude ~1 (float32 is within 1e-5).
+QUANTIZATION_TOLERANCE = {"float16": 5e-3, "dynamic_range": 0.1}
+
+
+@pytest.mark.slow
+def test_quantized_tflite_stays_close(tmp_path):
+    features = 32
+    inputs = keras.Input((None, features))
+    outputs = VanillaRNN(48, output_units=8, return_sequences=True, bias_initializer="random_normal")(inputs)
+    model = keras.Model(inputs, outputs)
+    saved_model = to_saved_model(model, str(tmp_path / "saved_model"))
+    float32_path = to_tflite(saved_model, str(tmp_path / "float32.tflite"))
+    batches = input_batches(padded=False, seed=1, features=features)[1:]
+    assert parity_report(model, [float32_path], batches, tolerance=TOLERANCE).passed
+    quantizable_bytes = 4 * (features * 48 + 48 * 48)  # U and W; V (384 elements) is too small
+    for quantization, tolerance in QUANTIZATION_TOLERANCE.items():
+        path = to_tflite(saved_model, str(tmp_path / f"{quantization}.tflite"), quantization=quantization)
+        assert_builtins_only(path)
+        # At least one of U, W was stored in fewer bits. (How many depends on the backend's
+        # graph: on JAX, dynamic range quantizes fewer of them than on TensorFlow.)
+        saved = os.path.getsize(float32_path) - os.path.getsize(path)
+        assert saved > 0.25 * quantizable_bytes, (quantization, saved)
+        report = parity_report(model, [path], batches, tolerance=tolerance)
+        assert report.passed, str(report)
+        assert report.max_abs_error > 0  # the weights really changed
+
+
+def test_to_tflite_rejects_unknown_quantization(tmp_path):
+    with pytest.raises(ValueError, match=r"`to_tflite\(quantization=\.\.\.\)` must be one of .* "
+                                         r"Received: quantization='int4'"):
+        to_tflite(str(tmp_path), str(tmp_path / "model.tflite"), quantization="int4")
+
+
+def test_to_saved_model_will_not_overwrite(tmp_path):
+    (tmp_path / "keep.txt").write_text("precious")
+    with pytest.raises(FileExistsError, match="will not overwrite"):
+        to_saved_model(sequences_with_projection(), str(tmp_path))
+    assert (tmp_path / "keep.txt").read_text() == "precious"

@@ -1,0 +1,113 @@
+"""The package: imports without TensorFlow on JAX, the `rnnzoo` command, doctest collection."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import tomllib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(command, env=None, timeout=300):
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment, cwd=ROOT)
+
+
+JAX_WITHOUT_TENSORFLOW = textwrap.dedent(
+    """
+    import sys
+
+    class NoTensorFlow:
+        # Makes every `import tensorflow*` fail, as if TensorFlow were not installed.
+        def find_spec(self, name, path=None, target=None):
+            if name.startswith("tensorflow"):
+                raise ImportError(f"No module named {name!r} (blocked by the test)")
+            return None
+
+    sys.meta_path.insert(0, NoTensorFlow())
+
+    import keras
+    import numpy as np
+
+    import rnnzoo
+    import rnnzoo.export  # TensorFlow is imported lazily, inside the export functions
+    from rnnzoo.layers import VanillaRNN
+
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    layer = VanillaRNN(4, output_units=2, return_sequences=True)
+    print("shape", tuple(layer(np.ones((2, 5, 3), "float32")).shape))
+
+    inputs = keras.Input((None, 3))
+    model = keras.Model(inputs, VanillaRNN(4, output_units=2, return_sequences=True)(inputs))
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(np.ones((2, 5, 3), "float32"), np.zeros((2, 5), "int32"), verbose=0)
+    print("loss", history.history["loss"][0])
+    print("tensorflow modules", sorted(m for m in sys.modules if m.startswith("tensorflow")))
+    """
+)
+
+
+def test_import_and_train_on_jax_without_tensorflow():
+    done = run([sys.executable, "-c", JAX_WITHOUT_TENSORFLOW], env={"KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "shape (2, 5, 2)" in done.stdout
+    assert "tensorflow modules []" in done.stdout, done.stdout
+    loss = float(done.stdout.split("loss ")[1].split()[0])
+    assert 0 < loss < 10
+
+
+def test_the_blocker_really_blocks_tensorflow():
+    # Guards the test above: with the blocker, `import tensorflow` must fail.
+    code = JAX_WITHOUT_TENSORFLOW.split("import keras")[0] + "import tensorflow\n"
+    done = run([sys.executable, "-c", code], env={"KERAS_BACKEND": "jax"})
+    assert done.returncode != 0
+    assert "blocked by the test" in done.stderr
+
+
+def test_cli_help():
+    done = run(["rnnzoo", "--help"])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: rnnzoo")
+    assert "list" in done.stdout
+
+
+def test_cli_list():
+    done = run(["rnnzoo", "list"])
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:2] == ["name", "kind"]
+    names = {line.split()[0]: line.split()[1] for line in lines[1:]}
+    assert names["vanilla_rnn"] == "layer"
+    assert names["delayed_recall"] == "task"
+
+
+def test_cli_list_kind():
+    done = run(["rnnzoo", "list", "--kind", "task"])
+    assert done.returncode == 0, done.stderr
+    kinds = {line.split()[1] for line in done.stdout.splitlines()[1:]}
+    assert kinds == {"task"}
+    assert "vanilla_rnn " not in done.stdout
+
+
+def test_python_dash_m_rnnzoo_list():
+    done = run([sys.executable, "-m", "rnnzoo", "list"])
+    assert done.returncode == 0, done.stderr
+    assert any(line.split()[:2] == ["vanilla_rnn", "layer"] for line in done.stdout.splitlines())
+
+
+def test_doctests_are_collected():
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        options = tomllib.load(f)["tool"]["pytest"]["ini_options"]
+    assert "--doctest-modules" in options["addopts"].split()
+    assert set(options["testpaths"]) == {"tests", "rnnzoo"}
+    done = run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "rnnzoo"])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    collected = done.stdout.splitlines()
+    for item in [
+        "rnnzoo/layers/vanilla_rnn.py::rnnzoo.layers.vanilla_rnn.VanillaRNN",
+        "rnnzoo/cells/vanilla_rnn_cell.py::rnnzoo.cells.vanilla_rnn_cell.VanillaRNNCell",
+        "rnnzoo/data/tasks.py::rnnzoo.data.tasks.delayed_recall",
+        "rnnzoo/models/vanilla_tagger.py::rnnzoo.models.vanilla_tagger.vanilla_tagger",
+    ]:
+        assert item in collected, (item, collected)

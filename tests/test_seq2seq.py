@@ -1,0 +1,164 @@
+"""The Seq2Seq model: training learns, scheduled sampling, Keras contract, bad input, tasks."""
+
+import os
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from rnnzoo.data import seq2seq_tasks
+from rnnzoo.models.seq2seq import CharacterVocabulary, MaskedSequenceCrossentropy, Seq2Seq, exact_match
+from rnnzoo.models.seq2seq.seq2seq_plots import attention_matrix, plot_attention
+
+
+def tiny_model(**kwargs):
+    config = dict(embedding_dim=8, hidden_dim=16, max_source_length=5, max_target_length=5)
+    return Seq2Seq("abcd", "abcd", **{**config, **kwargs})
+
+
+def reversal_data(num, seed):
+    rng = np.random.default_rng(seed)
+    sources = ["".join(rng.choice(list("abcd"), size=n)) for n in rng.integers(1, 5, size=num)]
+    return sources, [s[::-1] for s in sources]
+
+
+def test_attention_model_learns_to_reverse():
+    keras.utils.set_random_seed(0)
+    model = tiny_model(hidden_dim=32)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2, clipnorm=1.0))
+    sources, targets = reversal_data(1500, seed=0)
+    x = {"source": model.encode_source(sources)}
+    x["target_in"], y = model.encode_targets(targets)
+    history = model.fit(x, y, epochs=8, batch_size=64, verbose=0)
+    assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
+    test_sources, test_targets = reversal_data(200, seed=1)
+    accuracy, _ = exact_match(model, test_sources, test_targets)
+    assert accuracy >= 0.9, accuracy
+    # The attention of a trained reverser looks at the mirrored position.
+    _, weights, source_labels, target_labels = attention_matrix(model, "abcd")
+    assert source_labels == ["a", "b", "c", "d", "<end>"] and target_labels == ["d", "c", "b", "a", "<end>"]
+    assert (weights[:4, :4].argmax(1) == [3, 2, 1, 0]).all(), weights
+
+
+def test_masked_sequence_crossentropy_ignores_padding():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 3, 5)).astype("float32")
+    labels = np.array([[1, 4, 0], [2, 0, 0]])
+    loss = float(MaskedSequenceCrossentropy()(labels, logits))
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    expected = -np.mean([log_probs[0, 0, 1], log_probs[0, 1, 4], log_probs[1, 0, 2]])
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+
+
+def test_scheduled_sampling_feeds_predictions_only_in_training():
+    model = tiny_model(scheduled_sampling_rate=1.0, seed=3)
+    reference = tiny_model(scheduled_sampling_rate=0.0)
+    reference.set_weights(model.get_weights())
+    x = {"source": model.encode_source(["abc", "d"])}
+    x["target_in"], y = model.encode_targets(["cba", "d"])
+    forced = np.array(reference(x, training=True))
+    np.testing.assert_allclose(np.array(model(x, training=False)), forced, atol=1e-6)
+    sampled = np.array(model(x, training=True))
+    np.testing.assert_allclose(sampled[:, 0], forced[:, 0], atol=1e-6)  # <start> is always given
+    assert not np.allclose(sampled[:, 1:], forced[:, 1:], atol=1e-4)
+    model.compile(optimizer="adam")
+    history = model.fit(x, y, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_config_round_trip_and_keras_file_give_identical_outputs(tmp_path):
+    model = tiny_model(attention=True, attention_dim=6, scheduled_sampling_rate=0.25, seed=1)
+    config = model.get_config()
+    assert Seq2Seq.from_config(config).get_config() == config
+    x = {"source": model.encode_source(["ab", "dcb"])}
+    x["target_in"], y = model.encode_targets(["ba", "bcd"])
+    model.compile(optimizer="adam")
+    model.fit(x, y, epochs=1, verbose=0)
+    path = os.path.join(tmp_path, "seq2seq.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(np.array(model(x)), np.array(loaded(x)))
+    for method in ("greedy", "beam"):
+        a, b = model.generate(x["source"], method), loaded.generate(x["source"], method)
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_bad_input_is_handled():
+    model = tiny_model()
+    ids = model.encode_source(["a?z", "", "abcdabcd"][:2])
+    assert ids[0].tolist()[:4] == [4, 1, 1, 3]  # unknown characters -> <unk>, then <end>
+    assert ids[1].tolist()[:2] == [3, 0]  # the empty string is <end> alone
+    with pytest.warns(UserWarning, match="truncated"):
+        long_ids = model.encode_source(["abcdabcd"])
+    assert long_ids[0].tolist() == [4, 5, 6, 7, 4, 3]  # max_source_length characters, then <end>
+    with pytest.raises(ValueError, match="longer than the model's maximum"):
+        model.encode_source(["abcdabcd"], truncate=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        outputs = model.translate(["", "??", "abcdabcdabcd"])
+    assert len(outputs) == 3 and all(isinstance(o, str) and len(o) <= 5 for o in outputs)
+    with pytest.raises(TypeError, match="list of strings"):
+        model.translate("abc")
+    with pytest.raises(ValueError, match="'greedy' or 'beam'"):
+        model.generate(ids, method="sample")
+    with pytest.raises(ValueError, match="shape"):
+        model.generate(np.zeros((2, 0), "int32"))
+    with pytest.raises(ValueError, match="takes a dict"):
+        model(ids)
+    with pytest.raises(ValueError, match="hidden_dim"):
+        Seq2Seq("ab", "ab", hidden_dim=0)
+    with pytest.raises(ValueError, match="scheduled_sampling_rate"):
+        Seq2Seq("ab", "ab", scheduled_sampling_rate=1.5)
+    with pytest.raises(ValueError, match="source_characters"):
+        Seq2Seq("", "ab")
+    with pytest.raises(ValueError, match="targets? .*longer|longer"):
+        model.encode_targets(["abcdabcd"])  # a target that does not fit is an error, not truncated
+
+
+def test_vocabulary_round_trip():
+    vocabulary = CharacterVocabulary("abc")
+    ids = vocabulary.encode(["cab", ""], max_length=5)
+    assert vocabulary.decode(ids) == ["cab", ""]
+    inputs, outputs = vocabulary.teacher_forcing(["ab"], 4)
+    assert inputs.tolist() == [[2, 4, 5, 0]] and outputs.tolist() == [[4, 5, 3, 0]]
+    with pytest.raises(ValueError, match="single characters"):
+        CharacterVocabulary(["ab"])
+
+
+def test_attention_heatmap_is_written(tmp_path):
+    model = tiny_model()
+    path = plot_attention(model, "abc", os.path.join(tmp_path, "attention.png"))
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    _, weights, source_labels, _ = attention_matrix(model, "abc")
+    assert weights.shape[1] == len(source_labels) == 4
+    np.testing.assert_allclose(weights.sum(1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="fixed context"):
+        plot_attention(tiny_model(attention=False), "abc", os.path.join(tmp_path, "fixed.png"))
+
+
+def test_tasks_are_deterministic_and_correct():
+    assert seq2seq_tasks.dates(50, seed=4) == seq2seq_tasks.dates(50, seed=4)
+    assert seq2seq_tasks.dates(50, seed=4) != seq2seq_tasks.dates(50, seed=5)
+    assert len(seq2seq_tasks.DATE_FORMATS) >= 24
+    import datetime
+
+    day = datetime.date(2020, 3, 3)
+    written = {f(day) for f in seq2seq_tasks.DATE_FORMATS}
+    assert {"tuesday 3 march 2020", "03/03/20", "March 3rd, 2020", "2020-03-03"} <= written
+    source_alphabet, target_alphabet = seq2seq_tasks.ALPHABETS["dates"]
+    sources, targets = seq2seq_tasks.dates(500, seed=0)
+    assert all(set(s) <= set(source_alphabet) for s in sources)
+    assert all(len(t) == 10 and set(t) <= set(target_alphabet) for t in targets)
+    held = seq2seq_tasks.held_out(seq2seq_tasks.dates, 100, set(sources), seed=1)
+    assert len(held[0]) == 100 and not set(held[0]) & set(sources)
+    s, t = seq2seq_tasks.sorting(20, 1, 6, seed=0)
+    assert t == ["".join(sorted(x)) for x in s]
+    s, t = seq2seq_tasks.addition(20, seed=0)
+    assert all(int(a) + int(b) == int(c) for (a, b), c in zip((x.split("+") for x in s), t))
+    with pytest.raises(ValueError, match="num_examples"):
+        seq2seq_tasks.dates(0)
+    with pytest.raises(ValueError, match="min_length"):
+        seq2seq_tasks.reversal(3, 5, 2)

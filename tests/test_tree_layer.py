@@ -1,0 +1,215 @@
+"""TreeLayer / TreeCell / tree_classifier: the recursive definition, batching, Keras contract, learning."""
+
+import keras
+import numpy as np
+import pytest
+
+from rnnzoo.cells import TreeCell
+from rnnzoo.data import trees as T
+from rnnzoo.layers import TreeLayer
+from rnnzoo.layers.tree_layer import recursive_tree_states
+from rnnzoo.models import MaskedSparseCategoricalAccuracy, compile_tree_classifier, tree_classifier
+from rnnzoo.testing import run_layer_test
+
+FEATURES = 3
+
+
+def _nary_trees(num_trees, seed):
+    """Random trees with 1 to 4 children per internal node (for `combine="sum"`)."""
+    rng = np.random.default_rng(seed)
+
+    def grow(budget):
+        if budget <= 1 or rng.random() < 0.3:
+            return T.Tree(0, (), f"w{rng.integers(9)}")
+        arity = int(rng.integers(1, 5))
+        return T.Tree(0, tuple(grow(budget // arity) for _ in range(arity)))
+
+    return [grow(int(rng.integers(2, 14))) for _ in range(num_trees)]
+
+
+def _batch(trees, max_children=2, seed=0):
+    vocabulary = T.Vocabulary([f"w{i}" for i in range(100)])
+    batch = T.encode_trees(trees, vocabulary, max_children=max_children)
+    table = np.random.default_rng(seed).normal(size=(len(vocabulary), FEATURES)).astype("float32")
+    x = table[batch["token_ids"]]
+    x[batch["token_ids"] == 0] = 0.0  # no input at internal nodes, as in a treebank
+    return x, batch["children"], batch["schedule"]
+
+
+@pytest.mark.parametrize(
+    "combine, make_trees, max_children",
+    [
+        ("concat", lambda: T.random_binary_trees(5, min_nodes=1, max_nodes=25, seed=1), 2),
+        ("sum", lambda: _nary_trees(5, seed=2), None),
+    ],
+    ids=["binary-concat", "nary-childsum"],
+)
+def test_layer_equals_plain_recursion(combine, make_trees, max_children):
+    trees = make_trees()
+    x, children, schedule = _batch(trees, max_children)
+    layer = TreeLayer(4, combine=combine, bias_initializer="random_normal")
+    root, nodes = layer([x, children, schedule])
+    root, nodes = np.asarray(root), np.asarray(nodes)
+    assert len({t.num_nodes for t in trees}) > 1 and schedule.shape[1] > 1
+    for b, tree in enumerate(trees):
+        m = tree.num_nodes
+        expected = recursive_tree_states(layer.cell, x[b, :m], children[b, :m])
+        np.testing.assert_allclose(nodes[b, :m], expected, atol=1e-6)
+        np.testing.assert_allclose(root[b], expected[0], atol=1e-6)
+
+
+def test_tree_alone_equals_tree_in_batch():
+    trees = T.random_binary_trees(6, min_nodes=1, max_nodes=41, seed=4)
+    layer = TreeLayer(5)
+    x, children, schedule = _batch(trees)
+    root, nodes = (np.asarray(t) for t in layer([x, children, schedule]))
+    for b, tree in enumerate(trees):
+        alone_root, alone_nodes = (np.asarray(t) for t in layer(list(_batch([tree]))))
+        m = tree.num_nodes
+        assert alone_nodes.shape[1] == m  # no padding at all when alone
+        np.testing.assert_allclose(alone_nodes[0], nodes[b, :m], atol=1e-6)
+        np.testing.assert_allclose(alone_root[0], root[b], atol=1e-6)
+
+
+def test_tree_cell_hand_computed():
+    cell = TreeCell(2, bias_initializer="ones")
+    x = np.array([[1.0, -1.0, 0.5]], "float32")
+    kids = np.array([[[0.1, 0.2], [0.3, -0.4]]], "float32")
+    out = np.asarray(cell(x, kids))
+    U, W, b = (np.asarray(w) for w in (cell.U, cell.W, cell.b))
+    np.testing.assert_allclose(out, np.tanh(b + kids.reshape(1, 4) @ W + x @ U), atol=1e-6)
+    assert W.shape == (4, 2)
+    summed = TreeCell(2, combine="sum")
+    out = np.asarray(summed(x, kids))
+    np.testing.assert_allclose(out, np.tanh(kids.sum(1) @ np.asarray(summed.W) + x @ np.asarray(summed.U)), atol=1e-6)
+
+
+def test_layer_keras_contract():
+    x, children, schedule = _batch(T.random_binary_trees(4, min_nodes=3, max_nodes=15, seed=6))
+    layer = TreeLayer(4, name="tree")
+    run_layer_test(layer, [x, children, schedule], expected_num_trainable_weights=3)
+    assert keras.saving.get_registered_name(TreeLayer) == "rnnzoo>TreeLayer"
+    assert keras.saving.get_registered_name(TreeCell) == "rnnzoo>TreeCell"
+    assert TreeLayer.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"units": 0}, ValueError, "units=0"),
+        ({"units": 4, "combine": "max"}, ValueError, "combine='max'"),
+        ({"units": 4, "activation": "softmax"}, ValueError, "activation='softmax'"),
+        ({"units": 4, "num_children": 0}, ValueError, "num_children=0"),
+    ],
+    ids=["units", "combine", "activation", "num-children"],
+)
+def test_bad_configurations(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        TreeLayer(**kwargs)
+
+
+def test_bad_inputs():
+    x, children, schedule = _batch(T.random_binary_trees(2, min_nodes=3, max_nodes=9, seed=7))
+    with pytest.raises(ValueError, match=r"expects `children` of shape \(batch, nodes, 2\)"):
+        TreeLayer(4)([x, np.concatenate([children, children], -1), schedule])
+    with pytest.raises(ValueError, match="list of three tensors"):
+        TreeLayer(4)([x, children])
+    with pytest.raises(ValueError, match="rank 3"):
+        TreeLayer(4)([x, children, schedule[:, 0]])
+    with pytest.raises(TypeError, match="integer `children`"):
+        TreeLayer(4)([x, children.astype("float32"), schedule])
+    with pytest.raises(TypeError, match="floating-point `x`"):
+        TreeLayer(4)([x.astype("int32"), children, schedule])
+    with pytest.raises(ValueError, match="agree on the nodes axis"):
+        TreeLayer(4)([x[:, :-1], children, schedule])
+
+
+def _sst_like(num_trees, seed):
+    trees = T.negation_sentiment_trees(num_trees, seed=seed)
+    return trees, T.build_vocabulary(T.negation_sentiment_trees(200, seed=99))
+
+
+def test_masked_node_loss_and_accuracies_ignore_padding():
+    trees, vocabulary = _sst_like(6, seed=3)
+    model = compile_tree_classifier(tree_classifier(len(vocabulary), 3, units=8, embedding_dim=4))
+    inputs, targets = T.split_inputs_targets(T.encode_trees(trees, vocabulary))
+    # the same trees with 10 more padding nodes
+    padded = {k: np.pad(v, [(0, 0), (0, 10)] + [(0, 0)] * (v.ndim - 2), constant_values=0 if k == "token_ids" else -1)
+              for k, v in inputs.items() if k != "schedule"}
+    padded["schedule"] = inputs["schedule"]
+    padded_targets = {"node_logits": np.pad(targets["node_logits"], [(0, 0), (0, 10)], constant_values=-1),
+                      "root_logits": targets["root_logits"]}
+    a = model.evaluate(inputs, targets, batch_size=6, verbose=0, return_dict=True)
+    b = model.evaluate(padded, padded_targets, batch_size=6, verbose=0, return_dict=True)
+    for key in ("loss", "node_logits_accuracy", "root_logits_accuracy"):
+        assert abs(a[key] - b[key]) < 1e-5, (key, a, b)
+    # against NumPy: cross-entropy averaged over real nodes, plus the root's
+    out = model.predict(inputs, verbose=0)
+    logits, labels = out["node_logits"], targets["node_logits"]
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    valid = labels >= 0
+    node_loss = -log_probs[valid, labels[valid]].mean()
+    root_loss = -log_probs[np.arange(6), 0, targets["root_logits"]].mean()
+    assert abs(a["loss"] - (node_loss + root_loss)) < 1e-4, (a, node_loss, root_loss)
+    assert abs(a["node_logits_accuracy"] - (logits.argmax(-1) == labels)[valid].mean()) < 1e-6
+    assert abs(a["root_logits_accuracy"] - (logits[:, 0].argmax(-1) == targets["root_logits"]).mean()) < 1e-6
+
+
+def test_masked_accuracy_metric():
+    metric = MaskedSparseCategoricalAccuracy()
+    metric.update_state(np.array([[1, 0, -1]]), np.array([[[0.0, 1.0], [0.0, 1.0], [1.0, 0.0]]], "float32"))
+    assert abs(float(metric.result()) - 0.5) < 1e-6
+    assert MaskedSparseCategoricalAccuracy.from_config(metric.get_config()).ignore_class == -1
+
+
+# graph mode is TensorFlow's (on JAX, jit_compile=False is op-by-op eager: slow, not a mode to test)
+@pytest.mark.parametrize(
+    "jit_compile", [pytest.param(False, marks=pytest.mark.tensorflow), True], ids=["graph", "jit"]
+)
+def test_fit_graph_and_jit_learns(jit_compile):
+    trees, vocabulary = _sst_like(256, seed=0)
+    dataset = T.tree_dataset(trees, vocabulary, batch_size=32)
+    keras.utils.set_random_seed(0)
+    model = compile_tree_classifier(
+        tree_classifier(len(vocabulary), 3, units=16, embedding_dim=8),
+        optimizer=keras.optimizers.Adam(0.02), jit_compile=jit_compile,
+    )
+    history = model.fit(dataset, epochs=10, verbose=0).history
+    assert history["loss"][-1] < 0.5 * history["loss"][0], history["loss"]
+    labels = np.concatenate([[n.label for n in t.nodes()] for t in trees])
+    majority = np.bincount(labels).max() / len(labels)  # about 0.5: predicting "neutral" everywhere
+    assert history["node_logits_accuracy"][-1] > majority + 0.2, (majority, history)
+    assert history["root_logits_accuracy"][-1] > 0.6, history  # chance: 1/3
+
+
+def test_tree_model_beats_bag_of_words_and_sequence_model():
+    """Item 5: the negation task needs the tree; same data, same epochs, similar sizes."""
+    train, test = T.negation_sentiment_trees(1500, seed=0), T.negation_sentiment_trees(400, seed=1)
+    vocabulary = T.build_vocabulary(train)
+    (x, y), (xv, yv) = (T.split_inputs_targets(T.encode_trees(t, vocabulary)) for t in (train, test))
+    keras.utils.set_random_seed(0)
+    tree = compile_tree_classifier(tree_classifier(len(vocabulary), 3, embedding_dim=16, units=32),
+                                   optimizer=keras.optimizers.Adam(0.01))
+    tree.fit(x, y, batch_size=64, epochs=8, verbose=0)
+    tree_accuracy = tree.evaluate(xv, yv, verbose=0, return_dict=True)["root_logits_accuracy"]
+
+    def baseline(kind):
+        keras.utils.set_random_seed(0)
+        tokens = keras.Input((None,), dtype="int32")
+        e = keras.layers.Embedding(len(vocabulary), 16, mask_zero=True)(tokens)
+        if kind == "bow":
+            h = keras.layers.Dense(64, activation="tanh")(keras.layers.GlobalAveragePooling1D()(e))
+        else:
+            h = keras.layers.GRU(24)(e)
+        model = keras.Model(tokens, keras.layers.Dense(3)(h))
+        model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        model.fit(T.leaf_sequences(train, vocabulary), y["root_logits"], batch_size=64, epochs=8, verbose=0)
+        accuracy = model.evaluate(T.leaf_sequences(test, vocabulary), yv["root_logits"], verbose=0, return_dict=True)
+        return accuracy["accuracy"], model.count_params()
+
+    (bow_accuracy, bow_size), (gru_accuracy, gru_size) = baseline("bow"), baseline("gru")
+    assert 0.5 < gru_size / tree.count_params() < 2 and 0.5 < bow_size / tree.count_params() < 2
+    assert tree_accuracy > 0.95, tree_accuracy
+    assert tree_accuracy > gru_accuracy + 0.15 and tree_accuracy > bow_accuracy + 0.3, (
+        tree_accuracy, gru_accuracy, bow_accuracy)
