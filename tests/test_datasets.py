@@ -49,3 +49,18 @@ def test_load_imdb_with_mock_data():
     assert tuple(x.shape) == (4, 16) and tuple(y.shape) == (4,)
     assert vocabulary[:2] == ["", "[UNK]"]
     assert int(np.max(x)) < len(vocabulary)
+
+
+def test_text_and_tree_builders(tmp_path):
+    from rnnzoo.data import seq2seq_tasks, trees
+
+    dates = tfds.load("rnnzoo_dates", split="test", data_dir=str(tmp_path), as_supervised=True)
+    pairs = sorted((s.decode(), t.decode()) for s, t in tfds.as_numpy(dates))
+    sources, targets = seq2seq_tasks.dates(datasets.SPLIT_SIZES["test"], seed=datasets.GeneratedTaskBuilder.SEED + 2)
+    assert pairs == sorted(zip(sources, targets))
+    reversal = tfds.load("rnnzoo_string_reversal", split="validation", data_dir=str(tmp_path), as_supervised=True)
+    for source, target in tfds.as_numpy(reversal.take(20)):
+        assert source.decode()[::-1] == target.decode()
+    sentiment = tfds.load("rnnzoo_negation_sentiment", split="train", data_dir=str(tmp_path), as_supervised=True)
+    for text, label in tfds.as_numpy(sentiment.take(20)):
+        assert trees.parse_tree(text.decode()).label == label

@@ -4,8 +4,8 @@ Importing this module registers the builders, after which the usual TFDS calls w
 
 >>> import tensorflow_datasets as tfds
 >>> import rnnzoo.data.datasets  # registers rnnzoo_* builders
->>> "rnnzoo_adding_problem" in tfds.list_builders()
-True
+>>> sorted(name for name in tfds.list_builders() if name.startswith("rnnzoo_"))
+['rnnzoo_adding_problem', 'rnnzoo_copy_memory', 'rnnzoo_dates', 'rnnzoo_delayed_recall', 'rnnzoo_negation_sentiment', 'rnnzoo_running_parity', 'rnnzoo_string_reversal']
 
     train = tfds.load("rnnzoo_adding_problem/length_50", split="train", data_dir="~/tensorflow_datasets",
                       as_supervised=True)
@@ -117,6 +117,65 @@ class RnnzooCopyMemory(GeneratedTaskBuilder):
         steps = _length(self) + 10
         return {"x": tfds.features.Tensor(shape=(steps, 10), dtype=np.float32),
                 "y": tfds.features.Tensor(shape=(steps,), dtype=np.int32)}
+
+
+class _TextPairBuilder(GeneratedTaskBuilder, skip_registration=True):
+    """String-to-string tasks of section 10.4: features `source` and `target` (text)."""
+
+    supervised = ("source", "target")
+
+    def pairs(self, num_examples, seed):  # -> (sources, targets), lists of str
+        raise NotImplementedError
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({"source": tfds.features.Text(), "target": tfds.features.Text()}),
+            supervised_keys=self.supervised,
+        )
+
+    def _generate_examples(self, split, size):
+        sources, targets = self.pairs(size, self.SEED + list(SPLIT_SIZES).index(split))
+        for i, (source, target) in enumerate(zip(sources, targets)):
+            yield i, {"source": source, "target": target}
+
+
+class RnnzooDates(_TextPairBuilder):
+    """Date normalization: dates in dozens of human formats -> ISO 8601 (`2020-03-03`)."""
+
+    def pairs(self, num_examples, seed):
+        from rnnzoo.data import seq2seq_tasks
+
+        return seq2seq_tasks.dates(num_examples, seed=seed)
+
+
+class RnnzooStringReversal(_TextPairBuilder):
+    """String reversal: 1-20 random lowercase letters -> the same letters reversed."""
+
+    def pairs(self, num_examples, seed):
+        from rnnzoo.data import seq2seq_tasks
+
+        return seq2seq_tasks.reversal(num_examples, seed=seed)
+
+
+class RnnzooNegationSentiment(GeneratedTaskBuilder):
+    """Sentiment-like binary trees with scoped negation (section 10.6), in PTB bracket format.
+
+    `tree` is the bracketed tree with a label on every node (read it back with
+    `rnnzoo.data.trees.parse_tree`); `label` is the root's label.
+    """
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({"tree": tfds.features.Text(),
+                                                 "label": tfds.features.ClassLabel(num_classes=3)}),
+            supervised_keys=("tree", "label"),
+        )
+
+    def _generate_examples(self, split, size):
+        from rnnzoo.data import trees
+
+        for i, tree in enumerate(trees.negation_sentiment_trees(size, seed=self.SEED + list(SPLIT_SIZES).index(split))):
+            yield i, {"tree": str(tree), "label": tree.label}
 
 
 def load_imdb(data_dir, split="train", *, vocabulary=None, max_length=200, batch_size=32, download=False):
