@@ -132,24 +132,28 @@ def plot(runs, lags, variants, path, title):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for variant in variants:
+    styles = ["o-", "s--", "^:", "d-."]
+    for number, variant in enumerate(variants):
         rates, medians = [], []
         for lag in lags:
             mine = [r for r in runs if r["variant"] == variant and r["lag"] == lag]
             rates.append(sum(r["success"] for r in mine) / max(1, len(mine)))
             medians.append(sorted(min(r["test_mse"], 1.0) for r in mine)[len(mine) // 2] if mine else float("nan"))
-        left.plot(lags, rates, marker="o", label=variant)
-        right.plot(lags, medians, marker="o", label=variant)
-    left.set_xscale("log")
+        offset = 0.015 * (number - (len(variants) - 1) / 2)  # overlapping curves stay visible
+        left.plot(lags, [r + offset for r in rates], styles[number % 4], label=variant)
+        right.plot(lags, medians, styles[number % 4], label=variant)
+    for axes in (left, right):
+        axes.set_xscale("log")
+        axes.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     left.set_xticks(lags, [str(t) for t in lags])
     left.set_ylim(-0.05, 1.05)
     left.set_xlabel("T (sequence length of the adding problem)")
     left.set_ylabel("success rate (test MSE < threshold)")
     left.legend()
     left.grid(alpha=0.3)
-    right.set_xscale("log")
     right.set_yscale("log")
     right.set_xticks(lags, [str(t) for t in lags])
     right.axhline(BASELINE_MSE, color="gray", linestyle="--", label="predict the mean")

@@ -10,3 +10,7 @@ __version__ = "0.1.0"
 from rnnzoo import bptt, cells, data, layers, models, recurrence  # noqa: E402
 
 __all__ = ["bptt", "cells", "data", "layers", "models", "recurrence", "__version__"]
+
+from rnnzoo import decoding  # noqa: E402
+
+__all__ += ["decoding"]

@@ -70,6 +70,18 @@ ENTRIES = [
           "rnnzoo.data.tasks.arithmetic_sequences"),
     Entry("variable_length_seqs", "task", "10.2.3", "", "random tokens, lengths uniform in [min, max]",
           "rnnzoo.data.tasks.variable_length_sequences"),
+    Entry("seq2seq_fixed_context", "model", "10.4", "10.12", "encoder-decoder through a fixed context C (Seq2Seq(attention=False))",
+          "rnnzoo.models.Seq2Seq"),
+    Entry("seq2seq_attention", "model", "10.4", "", "Bahdanau attention seq2seq; greedy/beam decoding in the graph",
+          "rnnzoo.models.Seq2Seq"),
+    Entry("bahdanau_attention", "layer", "10.4", "", "additive attention e = v^T tanh(W s + U h), zero weight at padding",
+          "rnnzoo.layers.BahdanauAttention"),
+    Entry("attention_decoder_cell", "layer", "10.4", "10.12", "one decoder step: GRU on [y(t-1), c(t)], attention or fixed C",
+          "rnnzoo.cells.AttentionDecoderCell"),
+    Entry("dates", "task", "10.4", "", "32 human date formats -> ISO yyyy-mm-dd", "rnnzoo.data.seq2seq_tasks.dates"),
+    Entry("reversal", "task", "10.4", "", "string -> reversed string", "rnnzoo.data.seq2seq_tasks.reversal"),
+    Entry("sorting", "task", "10.4", "", "string -> its characters sorted", "rnnzoo.data.seq2seq_tasks.sorting"),
+    Entry("addition", "task", "10.4", "", "'123+4567' -> '4690'", "rnnzoo.data.seq2seq_tasks.addition"),
 ]
 
 

@@ -265,3 +265,15 @@ def test_saved_model_and_tflite_match_keras(tmp_path):
     x = batches[2]
     alone = run_artifact(tflite, x[:1, : x.shape[1] // 2])
     np.testing.assert_allclose(run_artifact(tflite, x)[0, : x.shape[1] // 2], alone[0], atol=TOLERANCE)
+
+
+def test_listed_in_the_zoo():
+    import importlib
+
+    from rnnzoo import zoo
+
+    names = {e.name: e for e in zoo.entries()}
+    for name, symbol in [("bidirectional", Bidirectional), ("future_recall", tasks.future_recall)]:
+        module, _, attribute = names[name].symbol.rpartition(".")
+        assert getattr(importlib.import_module(module), attribute) is symbol
+        assert names[name].section == "10.3"

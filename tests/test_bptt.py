@@ -192,11 +192,12 @@ def test_backward_dh_is_the_total_gradient_of_each_state(activation, masked):
     assert relative_error(dh[:, 0], G[:, 0]) > 1e-3
 
 
-@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
-def test_explicit_gradients_agree_with_central_finite_differences(masked):
+def test_explicit_gradients_agree_with_central_finite_differences():
+    # Independent of any autodiff: 3 random entries of each parameter, with the mixed mask.
     problem = make_problem(seed=3)
-    mask = ops.convert_to_tensor(MIXED_MASK) if masked else None
+    mask = ops.convert_to_tensor(MIXED_MASK)
     names = ["x", "h0", "U", "W", "b", "V", "c"]
+    parameters = ["U", "W", "b", "V", "c"]
     values = {name: problem[name] for name in names}
     A, B = problem["A_seq_out"], problem["B"]
 
@@ -212,7 +213,7 @@ def test_explicit_gradients_agree_with_central_finite_differences(masked):
 
     eps = 1e-6
     rng = np.random.default_rng(4)
-    for name in names:
+    for name in parameters:
         flat_size = values[name].size
         numeric, analytic = [], []
         for index in rng.choice(flat_size, size=min(3, flat_size), replace=False):

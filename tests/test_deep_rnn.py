@@ -307,3 +307,15 @@ def test_saved_model_and_tflite_match_keras(tmp_path):
     report = parity_report(model, [tflite, saved_model], batches, tolerance=TOLERANCE)
     assert report.passed, str(report)
     assert len(report.rows) == 8
+
+
+def test_listed_in_the_zoo():
+    import importlib
+
+    from rnnzoo import zoo
+
+    names = {e.name: e for e in zoo.entries()}
+    for name, symbol, section in [("deep_rnn", DeepRNN, "10.5"), ("deep_transition_cell", DeepTransitionCell, "10.5")]:
+        module, _, attribute = names[name].symbol.rpartition(".")
+        assert getattr(importlib.import_module(module), attribute) is symbol
+        assert names[name].section == section

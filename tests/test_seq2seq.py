@@ -107,6 +107,10 @@ def test_bad_input_is_handled():
         model.generate(np.zeros((2, 0), "int32"))
     with pytest.raises(ValueError, match="takes a dict"):
         model(ids)
+    # Ids outside the vocabulary (ids signatures) are read as <unk>.
+    bad_ids = np.array([[4, 99, -5, 3]], "int32")
+    unk_ids = np.array([[4, 1, 1, 3]], "int32")
+    np.testing.assert_array_equal(model.generate(bad_ids)["tokens"], model.generate(unk_ids)["tokens"])
     with pytest.raises(ValueError, match="hidden_dim"):
         Seq2Seq("ab", "ab", hidden_dim=0)
     with pytest.raises(ValueError, match="scheduled_sampling_rate"):

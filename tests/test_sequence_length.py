@@ -92,11 +92,9 @@ def test_sampling_loop_exports_to_tflite_builtins_with_parity(kind, tmp_path):
         noise = noise_inputs(kind, n, seed=n)
         expected = {k: np.asarray(v) for k, v in generate(noise).items()}
         for path in (tflite, saved_model):
-            # `run_artifact` orders dict outputs by (len(name), name), `keras.tree` by name:
-            # match them by rank instead (tokens are 2-D, lengths 1-D).
-            got = {np.ndim(v): v for v in run_artifact(path, noise)}
-            np.testing.assert_array_equal(got[2], expected["tokens"])
-            np.testing.assert_array_equal(got[1], expected["lengths"])
+            lengths, tokens = run_artifact(path, noise)  # dict outputs come in key order, as keras.tree orders them
+            np.testing.assert_array_equal(tokens, expected["tokens"])
+            np.testing.assert_array_equal(lengths, expected["lengths"])
 
 
 def test_bad_configurations_raise():

@@ -218,6 +218,13 @@ def test_scan_implementations_agree(training, reverse):
             input_signature=spec,
         )
         results["recurrence.scan in tf.function"] = graph_scan(a, scale)
+        if training:  # the XLA-compiled training loop (graph mode only)
+            jit_scan = tf.function(
+                lambda a, scale: recurrence.scan(scan_step, init, (a, scale), training=True,
+                                                 reverse=reverse, jit_compile=True),
+                input_signature=spec,
+            )
+            results["recurrence.scan(jit_compile=True) in tf.function"] = jit_scan(a, scale)
     for name, (carry, ys) in results.items():
         for got, want in zip(list(carry) + list(ys), list(expected_carry) + list(expected_ys)):
             np.testing.assert_allclose(to_numpy(got), want, atol=1e-6, err_msg=name)
@@ -440,7 +447,8 @@ def test_units_must_be_positive(units):
 
 
 def test_cell_units_must_be_positive():
-    with pytest.raises(ValueError, match=r"`VanillaRNNCell\(units=\.\.\.\)` must be a positive integer\. Received: units=0"):
+    with pytest.raises(ValueError, match=r"`VanillaRNNCell\(units=\.\.\.\)` must be a positive integer\. "
+                                         r"Received: units=0"):
         VanillaRNNCell(0)
     with pytest.raises(ValueError, match=r"`VanillaRNNCell\(output_units=\.\.\.\)` .* Received: output_units=0"):
         VanillaRNNCell(UNITS, output_units=0)
@@ -483,5 +491,6 @@ def test_initial_state_shape_mismatch():
 
 
 def test_no_time_steps():
-    with pytest.raises(ValueError, match=r"`VanillaRNN` needs at least one time step\. Received: inputs\.shape=\(2, 0, 3\)"):
+    with pytest.raises(ValueError, match=r"`VanillaRNN` needs at least one time step\. "
+                                         r"Received: inputs\.shape=\(2, 0, 3\)"):
         VanillaRNN(UNITS)(np.zeros((2, 0, 3), "float32"))

@@ -15,3 +15,7 @@ __all__ += ["DeepTransitionCell"]
 from rnnzoo.cells.output_recurrence_cell import OutputRecurrenceCell  # noqa: E402
 
 __all__ += ["OutputRecurrenceCell"]
+
+from rnnzoo.cells.attention_decoder_cell import AttentionDecoderCell  # noqa: E402
+
+__all__ += ["AttentionDecoderCell"]

@@ -143,6 +143,19 @@ def _diagnose(args):
     return 0
 
 
+def _attention(args):
+    import keras
+
+    from rnnzoo.models.seq2seq.seq2seq_plots import attention_matrix, plot_attention
+
+    model = keras.saving.load_model(args.model, compile=False)
+    output = args.output or f"{args.model.rsplit('.', 1)[0]}_attention.png"
+    plot_attention(model, args.text, output, method=args.method)
+    translation = attention_matrix(model, args.text, method=args.method)[0]
+    print(f"{args.text!r} -> {translation!r}\nwrote {output}")
+    return 0
+
+
 def build_parser():
     from rnnzoo.training import MODELS, TASKS
     from rnnzoo.export.runs import FORMATS
@@ -206,6 +219,13 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", help="the PNG (default: MODEL_gradient_decay.png beside the model)")
     p.set_defaults(run=_diagnose)
+
+    p = commands.add_parser("attention", help="heatmap of a Seq2Seq model's attention weights for one input (10.4)")
+    p.add_argument("model", metavar="MODEL", help="a saved .keras Seq2Seq model with attention")
+    p.add_argument("text", metavar="TEXT", help="the input string")
+    p.add_argument("--method", choices=["greedy", "beam"], default="greedy")
+    p.add_argument("--output", help="the PNG (default: MODEL_attention.png beside the model)")
+    p.set_defaults(run=_attention)
     return parser
 
 

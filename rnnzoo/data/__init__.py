@@ -7,3 +7,7 @@ __all__ = ["tasks"]
 from rnnzoo.data import trees  # noqa: E402
 
 __all__ += ["trees"]
+
+from rnnzoo.data import seq2seq_tasks  # noqa: E402
+
+__all__ += ["seq2seq_tasks"]

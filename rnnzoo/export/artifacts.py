@@ -31,7 +31,13 @@ def _signature_inputs(names, inputs):
 
 def _ordered_outputs(outputs):
     """A signature's output dict as a single array (one output) or a list ordered by name."""
-    names = sorted(outputs, key=lambda n: (len(n), n))  # output_0, output_1, ..., output_10
+    # Keras names a model's outputs `output_0, output_1, ...` (numeric order), or by the keys of
+    # a dict of outputs (alphabetical order, as `keras.tree.flatten` orders a dict).
+    def key(name):
+        suffix = name[len("output_"):]
+        return (0, int(suffix), "") if name.startswith("output_") and suffix.isdigit() else (1, 0, name)
+
+    names = sorted(outputs, key=key)
     values = [np.asarray(outputs[n]) for n in names]
     return values[0] if len(values) == 1 else values
 

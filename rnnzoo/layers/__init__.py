@@ -19,3 +19,7 @@ __all__ += ["Bidirectional", "DeepRNN"]
 from rnnzoo.layers.output_recurrent_rnn import OutputRecurrentRNN, ScheduledSampling  # noqa: E402
 
 __all__ += ["OutputRecurrentRNN", "ScheduledSampling"]
+
+from rnnzoo.layers.bahdanau_attention import BahdanauAttention  # noqa: E402
+
+__all__ += ["BahdanauAttention"]

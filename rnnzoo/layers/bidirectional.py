@@ -37,7 +37,8 @@ class Bidirectional(keras.layers.Layer):
     Args:
         layer: an rnnzoo recurrent layer with `go_backwards=False`: `VanillaRNN`,
             `Recurrent`, `DeepRNN` (or any layer with `go_backwards`, `return_sequences`,
-            `return_state` and a `get_config` round-trip, e.g. `keras.layers.GRU`).
+            `return_state` and a `get_config` round-trip, e.g. `keras.layers.GRU`, whose
+            outputs at padded steps then follow Keras's convention instead of being zero).
         merge_mode: `"concat"`, `"sum"`, `"ave"`, `"mul"` or None (return both directions
             as a list `[forward, backward]`).
         **kwargs: base `keras.layers.Layer` arguments.

@@ -29,3 +29,7 @@ __all__ += [
 from rnnzoo.models import length_models  # noqa: E402
 
 __all__ += ["length_models"]
+
+from rnnzoo.models.seq2seq import MaskedSequenceCrossentropy, Seq2Seq  # noqa: E402
+
+__all__ += ["MaskedSequenceCrossentropy", "Seq2Seq"]

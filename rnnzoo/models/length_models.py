@@ -303,7 +303,7 @@ class BernoulliSample(keras.layers.Layer):
     """`(logits (batch, T, 1), uniform (batch, T))` -> `(batch, T)` float, 1 with probability sigmoid(logits)."""
 
     def call(self, logits, noise):
-        return ops.cast(ops.less(ops.cast(noise, logits.dtype), ops.sigmoid(logits[..., 0])), "float32")
+        return ops.cast(ops.less(ops.cast(noise, logits.dtype), ops.sigmoid(ops.squeeze(logits, -1))), "float32")
 
     def compute_output_spec(self, logits, noise):
         return keras.KerasTensor(logits.shape[:-1], "float32")

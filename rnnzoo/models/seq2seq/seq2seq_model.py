@@ -22,7 +22,7 @@ from rnnzoo.cells.vanilla_rnn_cell import validate_units
 from rnnzoo.decoding.common import top1
 from rnnzoo.layers.bidirectional import Bidirectional
 from rnnzoo.layers.recurrent import Recurrent
-from rnnzoo.models.seq2seq.seq2seq_tokenizer import END, PAD, START, CharacterVocabulary
+from rnnzoo.models.seq2seq.seq2seq_tokenizer import END, PAD, START, UNK, CharacterVocabulary
 from rnnzoo.models.tree_classifier import MaskedSparseCategoricalAccuracy
 
 
@@ -164,6 +164,10 @@ class Seq2Seq(keras.Model):
     def encode(self, source, training=None):
         """Source ids `(batch, source_time)` -> (decoder constants, initial decoder state)."""
         source = ops.cast(source, "int32")
+        # Ids outside the vocabulary (from a caller of the ids signatures) are <unk>, not a
+        # crash inside the graph.
+        out_of_range = ops.logical_or(source < 0, source >= len(self.source_vocabulary))
+        source = ops.where(out_of_range, UNK, source)
         mask = ops.not_equal(source, PAD)
         embedded = self.source_embedding(source)  # (batch, source_time, embedding_dim)
         annotations, forward_state, backward_state = self.encoder(embedded, mask=mask, training=training)
@@ -218,6 +222,12 @@ class Seq2Seq(keras.Model):
         loss = MaskedSequenceCrossentropy() if loss is None else loss
         metrics = [MaskedSparseCategoricalAccuracy(ignore_class=PAD)] if metrics is None else metrics
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras's own, restated because `compile` is overridden (Keras then refuses to guess).
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built and hasattr(self, "optimizer"):
+            self.optimizer.build(self.trainable_variables)
 
     # -- decoding inside the graph ---------------------------------------------------------
 
