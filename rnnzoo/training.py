@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from rnnzoo.data import tasks as task_generators
+from rnnzoo.initializers import recurrent_initializer
 from rnnzoo.layers.vanilla_rnn import VanillaRNN
 from rnnzoo.models.vanilla_tagger import vanilla_tagger
 
@@ -132,7 +133,7 @@ class TrainConfig:
         if self.distribute not in (None, "mirrored", "data_parallel"):
             raise ValueError(f"`distribute` must be 'mirrored' (TensorFlow) or 'data_parallel' (JAX). "
                              f"Received: distribute={self.distribute!r}")
-        keras.initializers.get(self.recurrent_initializer)
+        recurrent_initializer(self.recurrent_initializer)
         return self
 
 
@@ -159,9 +160,11 @@ def _strategy_scope(distribute):
 def build_model(config):
     """The compiled model of a `TrainConfig` (inside the distribution strategy's scope, if any)."""
     recipe, task = get_recipe(config.model), get_task(config.task)
-    model = recipe.build(task, config.units, config.recurrent_initializer)
+    model = recipe.build(task, config.units, recurrent_initializer(config.recurrent_initializer))
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
+        # Pascanu et al. (2013) rescale the whole gradient when its norm exceeds the threshold:
+        # Keras's `global_clipnorm` (its `clipnorm` would clip each weight separately).
+        optimizer=keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clipnorm),
         loss=task.loss(),
         metrics=task.metrics(),
     )

@@ -18,7 +18,7 @@ from rnnzoo import bptt, diagnostics, initializers
 from rnnzoo.cli import main as cli_main
 from rnnzoo.layers import VanillaRNN
 from rnnzoo.models import vanilla_tagger
-from rnnzoo.testing import gradients, relative_error
+from rnnzoo.testing import gradients
 
 EXACT = 1e-10
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

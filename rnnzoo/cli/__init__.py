@@ -178,10 +178,11 @@ def build_parser():
     p.add_argument("--epochs", type=_positive(int), default=10)
     p.add_argument("--batch-size", type=_positive(int), default=64)
     p.add_argument("--learning-rate", type=_positive(float), default=0.01)
-    p.add_argument("--clipnorm", type=_positive(float), default=None, help="clip each gradient's norm (Pascanu et al. 2013)")
+    p.add_argument("--clipnorm", type=_positive(float), default=None, help="clip the global gradient norm to this (Pascanu et al. 2013)")
     p.add_argument("--units", type=_positive(int), default=32)
     p.add_argument("--recurrent-initializer", default="orthogonal",
-                   help="initializer of W, e.g. orthogonal, identity, glorot_uniform")
+                   help="initializer of W: a Keras name (orthogonal, glorot_uniform, ...) or NAME:GAIN, "
+                        "e.g. identity:1.0 (IRNN, Le et al. 2015) or orthogonal:1.2")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--patience", type=_positive(int), default=5, help="early-stopping patience (epochs)")
     p.add_argument("--distribute", choices=["mirrored", "data_parallel"],

@@ -94,7 +94,7 @@ class Seq2Seq(keras.Model):
     >>> source = model.encode_source(["ab", "c"])
     >>> target_in, target_out = model.encode_targets(["ba", "c"])
     >>> tuple(model({"source": source, "target_in": target_in}).shape)
-    (2, 4, 7)
+    (2, 13, 7)
     >>> len(model.translate(["abc"])[0]) <= model.max_target_length
     True
 
