@@ -1,6 +1,6 @@
 """Exact match against input length: fixed context (fig. 10.12) vs attention (Bahdanau et al., fig. 2).
 
-    python examples/seq2seq_lengths.py                 # about 15 minutes on 2 CPU cores
+    python examples/seq2seq_lengths.py                 # about 6 minutes of training on 2 CPU cores
     python examples/seq2seq_lengths.py --epochs 2 --examples 2000 --max-length 8   # smoke run
 
 Both models have the same bidirectional GRU encoder and GRU decoder and are trained the same
@@ -9,8 +9,8 @@ way on string reversal (`rnnzoo.data.seq2seq_tasks.reversal`) with inputs of 1 t
 summary C of the whole input, or attention over every input position. Each is then
 evaluated (greedy decoding, exact match) on fresh inputs of each length.
 
-Expected result (recorded in docs/seq2seq.md): the fixed-context model's accuracy falls as
-inputs get longer, the attention model's stays high. Writes OUT/accuracy_by_length.png,
+Expected result (recorded in docs/seq2seq.md): at input lengths 3, 6, ..., 18 the fixed-context
+model gets 0.995, 0.805, 0.185, 0.010, 0.000, 0.000 exact match, the attention model 1.000 at all. Writes OUT/accuracy_by_length.png,
 OUT/accuracy_by_length.md and OUT/accuracy_by_length.json.
 
 Options: `--task reversal|sorting`, `--epochs`, `--examples`, `--max-length`, `--hidden-dim`, `--out`.
@@ -33,9 +33,9 @@ from rnnzoo.models.seq2seq.seq2seq_plots import plot_accuracy_by_length  # noqa:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=["reversal", "sorting"], default="reversal")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--examples", type=int, default=20_000)
-    parser.add_argument("--max-length", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--examples", type=int, default=12_000)
+    parser.add_argument("--max-length", type=int, default=20)
     parser.add_argument("--hidden-dim", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--per-length", type=int, default=200)
