@@ -91,6 +91,7 @@ def entries(kind=None):
 
 def format_table(kind=None):
     rows = entries(kind)
-    lines = [f"{'name':<20} {'kind':<6} {'section':<8} {'figure':<8} summary"]
-    lines += [f"{e.name:<20} {e.kind:<6} {e.section:<8} {e.figure:<8} {e.summary}" for e in rows]
+    width = max(len(e.name) for e in rows) + 1
+    lines = [f"{'name':<{width}} {'kind':<6} {'section':<8} {'figure':<9} summary"]
+    lines += [f"{e.name:<{width}} {e.kind:<6} {e.section:<8} {e.figure:<9} {e.summary}" for e in rows]
     return "\n".join(lines)
