@@ -125,6 +125,54 @@ def _parameter_gradients(x, h0, hs, U, da):
     }
 
 
+def _backward_and_parameter_gradients(x, h0, hs, U, W, dhs, dh_last, mask, activation, training,
+                                      unroll, jit_compile):
+    """The backward recurrence, then the parameter gradients (time-major `hs`, `dhs`, `mask`)."""
+    num_steps = hs.shape[0]
+    chunks = _OVERLAP_CHUNKS
+    if not (jit_compile and training and keras.backend.backend() == "tensorflow"
+            and isinstance(num_steps, int) and num_steps >= 8 * chunks):
+        da, _, dh0 = _backward_time_major(hs, W, dhs, dh_last, mask, activation, training, unroll,
+                                          return_dh=False, jit_compile=jit_compile)
+        return {**_parameter_gradients(x, h0, hs, U, da), "dh0": dh0}
+    # On TensorFlow the XLA-compiled loop runs on one core. Run the backward recurrence in time
+    # chunks, last chunk first: each chunk's share of the sums over t (two GEMMs) is independent
+    # of the next chunk's loop, so the graph executor runs them side by side on the other core.
+    # Same function, same formulas; the sums over t are just split in `chunks` partial sums.
+    bounds = [round(i * num_steps / chunks) for i in range(chunks + 1)]
+    x_time_major = _time_major(x)
+    dh_future, das, dW, dU = dh_last, [], 0.0, 0.0
+    for start, end in reversed(list(zip(bounds[:-1], bounds[1:]))):
+        da, _, dh_future = _backward_time_major(
+            hs[start:end], W, None if dhs is None else dhs[start:end], dh_future,
+            None if mask is None else mask[start:end], activation, training, unroll,
+            return_dh=False, jit_compile=True,
+        )
+        h_prev = hs[start - 1:end - 1] if start > 0 else ops.concatenate(
+            [ops.expand_dims(h0, 0), hs[:end - 1]], axis=0)
+        da_flat = _flatten(da)
+        dW = dW + ops.matmul(ops.transpose(_flatten(h_prev)), da_flat)  # this chunk's share of sum_t
+        dU = dU + ops.matmul(ops.transpose(_flatten(x_time_major[start:end])), da_flat)
+        das.insert(0, da)
+    da = ops.concatenate(das, axis=0)
+    return {
+        "dW": dW,
+        "dU": dU,
+        "db": ops.sum(_flatten(da), axis=0),
+        "dx": ops.einsum("tbu,fu->btf", da, U),
+        "dh0": dh_future,
+    }
+
+
+_OVERLAP_CHUNKS = 4
+
+
+def _input_projection(x, U, b):
+    # b + U x(t) for all t at once: one GEMM, time-major. Transposing x (features wide) before
+    # the product is cheaper than transposing its (units wide) result.
+    return ops.matmul(_time_major(x), U) + b
+
+
 def _mask_time_major(mask):
     return None if mask is None else ops.expand_dims(ops.transpose(mask), -1)
 
@@ -144,7 +192,7 @@ def forward(x, h0, U, W, b, mask=None, *, activation="tanh", training=True, unro
     Returns:
         `(batch, time, units)`: `h(t)` for every t; `h[:, -1]` is the final state.
     """
-    xu = ops.einsum("btf,fu->tbu", x, U) + b  # b + U x(t) for all t at once: one GEMM
+    xu = _input_projection(x, U, b)
     _, hs = _forward_time_major(xu, h0, W, _mask_time_major(mask), activation, training, unroll)
     return _time_major(hs)
 
@@ -239,7 +287,7 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
     forward_jit_compile = jit_compile and gradient == "bptt"
 
     def run(x, h0, mask, U, W, b, V, c):
-        xu = ops.einsum("btf,fu->tbu", x, U) + b  # b + U x(t) for all t at once: one GEMM
+        xu = _input_projection(x, U, b)
         h_last, hs = _forward_time_major(xu, h0, W, _mask_time_major(mask), activation, training,
                                          unroll, forward_jit_compile)
         if return_sequences:
@@ -283,11 +331,11 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
                 d_h_last = d_h_last + d_last
             else:
                 d_h_last = d_h_last + d_outputs
-            da, _, dh0 = _backward_time_major(
-                hs, W, dhs, d_h_last, _mask_time_major(mask), activation, training, unroll,
-                return_dh=False, jit_compile=jit_compile,
+            g = _backward_and_parameter_gradients(
+                x, h0, hs, U, W, dhs, d_h_last, _mask_time_major(mask), activation, training, unroll,
+                jit_compile,
             )
-            g = _parameter_gradients(x, h0, hs, U, da)
+            dh0 = g["dh0"]
             result = [g["dx"], dh0, g["dU"], g["dW"], g["db"]]
             if has_output:
                 result += [grads["dV"], grads["dc"]]

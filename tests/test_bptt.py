@@ -150,6 +150,51 @@ def test_explicit_gradients_equal_autodiff_on_both_loops(training):
         assert relative_error(explicit[name], autodiff[name]) <= EXACT, name
 
 
+@pytest.mark.parametrize("return_sequences", [True, False], ids=["sequences", "last"])
+def test_xla_compiled_chunked_backward_equals_autodiff(return_sequences):
+    # With `jit_compile=True` on TensorFlow the loops are XLA-compiled, and sequences of 32 or
+    # more steps (static) run the backward recurrence in chunks whose parameter-gradient GEMMs
+    # overlap the next chunk's loop. Same function: gradients equal autodiff, in a compiled graph.
+    time = 40
+    problem = make_problem(seed=3, time=time)
+    mask = np.ones((BATCH, time))
+    mask[1, 29:] = 0  # right-padded across a chunk boundary
+    mask[2, :12] = 0  # left-padded across one
+    loss = linear_loss(problem, return_sequences, True)
+    args = [problem[k] for k in ("x", "h0", "U", "W", "b", "V", "c")]
+
+    def make_fn(gradient):
+        def fn(x, h0, U, W, b, V, c):
+            outputs, h_last = bptt.vanilla_rnn(
+                x, h0, U, W, b, V, c, ops.convert_to_tensor(mask), return_sequences=return_sequences,
+                gradient=gradient, training=True, jit_compile=True,
+            )
+            return loss(outputs, h_last)
+
+        return fn
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        def compiled_gradients(fn):
+            tensors = [tf.constant(a) for a in args]
+
+            @tf.function
+            def run():
+                with tf.GradientTape() as tape:
+                    tape.watch(tensors)
+                    value = fn(*tensors)
+                return tape.gradient(value, tensors)
+
+            return [g.numpy() for g in run()]
+    else:
+        compiled_gradients = lambda fn: gradients(fn, args)  # noqa: E731  (JAX: jit happens in fit)
+    explicit = compiled_gradients(make_fn("bptt"))
+    autodiff = compiled_gradients(make_fn("autodiff"))
+    for name, e, a in zip(("x", "h0", "U", "W", "b", "V", "c"), explicit, autodiff):
+        assert relative_error(e, a) <= EXACT, name
+
+
 def reference_loop(x, h0, U, W, b, mask, perturbations, activation):
     """A hand-written forward loop with `h(t) += e(t)`, so that `grad_e(t) L = grad_h(t) L`."""
     h, hs = h0, []
