@@ -90,3 +90,37 @@ def run_layer_test(layer, inputs, targets=None, *, expected_num_trainable_weight
     for a, b in zip(tree.flatten(model.predict(x, verbose=0)), tree.flatten(loaded.predict(x, verbose=0))):
         np.testing.assert_array_equal(a, b)
     return model
+
+
+PARITY_SHAPES = ((1, 1), (1, 7), (3, 10), (5, 33))  # (batch, time): sizes never seen at export
+
+
+def padded_batches(features, shapes=PARITY_SHAPES, seed=7):
+    """Random float32 `(batch, time, features)` batches; in each batch of 2 or more, the first
+    sequence is right-padded with zeros from half its length (for a `Masking(0.0)` model)."""
+    rng = np.random.default_rng(seed)
+    batches = []
+    for batch, time in shapes:
+        x = rng.normal(size=(batch, time, features)).astype("float32")
+        if batch > 1:
+            x[0, time // 2:] = 0.0
+        batches.append(x)
+    return batches
+
+
+def assert_exports_with_parity(model, directory, batches, tolerance=1e-5):
+    """Exports `model` to a SavedModel and a builtin-ops TFLite file under `directory` and checks
+    both: no custom or Flex op, a `WHILE` loop, and parity with Keras on `batches`.
+
+    Returns the `rnnzoo.export.ParityReport`.
+    """
+    from rnnzoo.export import parity_report, tflite_ops, to_saved_model, to_tflite
+
+    saved_model = to_saved_model(model, os.path.join(directory, "saved_model"))
+    tflite = to_tflite(saved_model, os.path.join(directory, "model.tflite"))
+    operators = tflite_ops(tflite)
+    assert not [op for op in operators if op.startswith("CUSTOM") or "Flex" in op], operators
+    assert "WHILE" in operators, operators
+    report = parity_report(model, [tflite, saved_model], batches, tolerance=tolerance)
+    assert report.passed, str(report)
+    return report

@@ -7,9 +7,8 @@ from keras import ops
 
 from rnnzoo.cells import DeepTransitionCell, VanillaRNNCell
 from rnnzoo.data import tasks
-from rnnzoo.export import parity_report, tflite_ops, to_saved_model, to_tflite
 from rnnzoo.layers import DeepRNN, Recurrent, VanillaRNN
-from rnnzoo.testing import run_layer_test
+from rnnzoo.testing import assert_exports_with_parity, padded_batches, run_layer_test
 
 BATCH, TIME, FEATURES, UNITS = 3, 6, 3, 4
 TOLERANCE = 1e-5
@@ -292,20 +291,7 @@ def test_saved_model_and_tflite_match_keras(tmp_path):
         residual=True, return_sequences=True,
     )(x)
     model = keras.Model(inputs, outputs)
-    saved_model = to_saved_model(model, str(tmp_path / "saved_model"))
-    tflite = to_tflite(saved_model, str(tmp_path / "model.tflite"))
-    operators = tflite_ops(tflite)
-    assert not [op for op in operators if op.startswith("CUSTOM") or "Flex" in op], operators
-    assert "WHILE" in operators, operators
-    rng = np.random.default_rng(7)
-    batches = []
-    for batch, time in [(1, 1), (1, 7), (3, 10), (5, 33)]:  # batch and time never seen at export
-        x = rng.normal(size=(batch, time, FEATURES)).astype("float32")
-        if batch > 1:
-            x[0, time // 2 :] = 0.0  # right padding
-        batches.append(x)
-    report = parity_report(model, [tflite, saved_model], batches, tolerance=TOLERANCE)
-    assert report.passed, str(report)
+    report = assert_exports_with_parity(model, str(tmp_path), padded_batches(FEATURES), tolerance=TOLERANCE)
     assert len(report.rows) == 8
 
 
