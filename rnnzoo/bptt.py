@@ -313,7 +313,13 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
         mask = args[-1] if has_mask else None
         hs, (outputs, h_last) = run(x, h0, mask, U, W, b, V, c)
 
-        def grad(*upstream):
+        def grad(*args, upstream=None):
+            # TensorFlow passes one gradient per output, JAX one tuple; PyTorch passes the
+            # inputs and `upstream=` the gradient of the one packed output (see below).
+            if upstream is not None:
+                upstream = _unpack(upstream, ops.shape(h0)[-1], ops.shape(x)[1] if return_sequences else None)
+            else:
+                upstream = args
             d_outputs, d_h_last = [
                 ops.zeros_like(v) if g is None else g
                 for g, v in zip(tree.flatten(upstream), (outputs, h_last))
@@ -343,9 +349,27 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
                 result.append(ops.zeros_like(mask))
             return tuple(result)
 
+        if keras.backend.backend() == "torch":
+            return _pack(outputs, h_last), grad
         return (outputs, h_last), grad
 
+    if keras.backend.backend() == "torch":
+        # Keras's PyTorch `custom_gradient` supports one output: both are packed into one.
+        return _unpack(explicit(*args), ops.shape(h0)[-1], ops.shape(x)[1] if return_sequences else None)
     return explicit(*args)
+
+
+def _pack(outputs, h_last):
+    """`(outputs, h_last)` as one `(batch, outputs.size / batch + units)` tensor."""
+    return ops.concatenate([ops.reshape(outputs, (ops.shape(outputs)[0], -1)), h_last], axis=1)
+
+
+def _unpack(packed, units, num_steps=None):
+    """The inverse of `_pack`; `num_steps` for sequence outputs `(batch, time, n)`."""
+    outputs, h_last = packed[:, :-units], packed[:, -units:]
+    if num_steps is not None:
+        outputs = ops.reshape(outputs, (ops.shape(packed)[0], num_steps, -1))
+    return outputs, h_last
 
 
 __all__ = [
