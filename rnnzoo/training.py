@@ -33,7 +33,7 @@ class Task:
 
     name: str
     generate: callable  # (num_examples, length, seed) -> (x, y)
-    kind: str  # "per_step_classification" or "regression"
+    kind: str  # "per_step_classification", "sequence_classification" or "regression"
     num_classes: int
     features: int
     length: int
@@ -59,6 +59,10 @@ TASKS = {
                            "per_step_classification", 2, 1, 24),
     "running_parity": Task("running_parity", task_generators.running_parity, "per_step_classification", 2, 1, 12),
     "adding_problem": Task("adding_problem", task_generators.adding_problem, "regression", 1, 2, 20),
+    "future_recall": Task("future_recall", lambda n, t, seed: task_generators.future_recall(n, t, advance=2, seed=seed),
+                          "per_step_classification", 2, 1, 10),
+    "majority_bit": Task("majority_bit", lambda n, t, seed: task_generators.majority_bit(n, t, min_length=3, seed=seed),
+                         "sequence_classification", 2, 1, 9),
 }
 
 
@@ -73,6 +77,32 @@ def _vanilla_regressor(task, units, recurrent_initializer):
     return keras.Model(inputs, outputs, name="vanilla_regressor")
 
 
+def _bidirectional_tagger(task, units, recurrent_initializer):
+    from rnnzoo.layers.bidirectional import Bidirectional
+
+    inputs = keras.Input((None, task.features), name="x")
+    h = Bidirectional(VanillaRNN(units, return_sequences=True, recurrent_initializer=recurrent_initializer,
+                                 name="vanilla_rnn"))(inputs)
+    return keras.Model(inputs, keras.layers.Dense(task.num_classes, name="logits")(h), name="bidirectional_tagger")
+
+
+def _deep_transition_tagger(task, units, recurrent_initializer):
+    from rnnzoo.cells.deep_transition_cell import DeepTransitionCell
+    from rnnzoo.layers.recurrent import Recurrent
+
+    inputs = keras.Input((None, task.features), name="x")
+    cell = DeepTransitionCell(units, transition_depth=2, skip_connection=True, recurrent_initializer=recurrent_initializer)
+    h = Recurrent(cell, return_sequences=True, name="deep_transition")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(task.num_classes, name="logits")(h), name="deep_transition_tagger")
+
+
+def _sequence_classifier(task, units, recurrent_initializer):
+    from rnnzoo.models.sequence_classifier import sequence_classifier
+
+    return sequence_classifier(task.num_classes, task.features, units, mask_value=-1.0,
+                               recurrent_initializer=recurrent_initializer)
+
+
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     name: str
@@ -84,6 +114,12 @@ class Recipe:
 MODELS = {
     "vanilla_tagger": Recipe("vanilla_tagger", _vanilla_tagger, ("per_step_classification",), "delayed_recall"),
     "vanilla_regressor": Recipe("vanilla_regressor", _vanilla_regressor, ("regression",), "adding_problem"),
+    "bidirectional_tagger": Recipe("bidirectional_tagger", _bidirectional_tagger, ("per_step_classification",),
+                                   "future_recall"),
+    "deep_transition_tagger": Recipe("deep_transition_tagger", _deep_transition_tagger, ("per_step_classification",),
+                                     "delayed_recall"),
+    "sequence_classifier": Recipe("sequence_classifier", _sequence_classifier, ("sequence_classification",),
+                                  "majority_bit"),
 }
 
 

@@ -167,3 +167,18 @@ def test_rerunning_with_another_configuration_is_refused(tmp_path):
     (tmp_path / "run" / "run.json").write_text(json.dumps({"model": "vanilla_tagger", "task": "running_parity"}))
     done = rnnzoo("train", "vanilla_tagger", "--task", "delayed_recall", "--out", "run", cwd=tmp_path)
     assert done.returncode == 2 and "holds a run with another configuration" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["vanilla_regressor", "bidirectional_tagger", "deep_transition_tagger",
+                                   "sequence_classifier"])
+def test_every_recipe_trains_evaluates_and_exports(tmp_path, model):
+    from rnnzoo import export, training
+
+    recipe = training.get_recipe(model)
+    config = training.TrainConfig(model=model, task=recipe.default_task, epochs=2, units=16)
+    results = training.train(config, str(tmp_path / "run"), verbose=0)
+    assert results["test_examples"] == training.get_task(recipe.default_task).sizes[2]
+    (entry,) = export.export_run(str(tmp_path / "run"), ["tflite"], out=str(tmp_path / "exports"))
+    assert entry["parity"]["passed"], entry["parity"]
+    assert not any(op.startswith("CUSTOM") for op in entry["tflite_ops"])

@@ -36,7 +36,7 @@ def _parity_inputs(run_dir):
     config, _ = load_run(run_dir)
     task = get_task(config.task)
     x, _ = task.split("test", seed=config.seed)
-    x_long, _ = task.split("test", length=task.length + 7, num_examples=2, seed=config.seed)
+    x_long, _ = task.split("test", length=task.length + 8, num_examples=2, seed=config.seed)  # longer than trained on
     return [x[:1], x[1:4], x[4:12], x_long]
 
 
