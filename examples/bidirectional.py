@@ -39,11 +39,6 @@ from rnnzoo.data import tasks  # noqa: E402
 from rnnzoo.layers import Bidirectional, VanillaRNN  # noqa: E402
 
 
-def next_version(directory):
-    versions = [int(v.split(".")[0]) for v in os.listdir(directory) if v.split(".")[0].isdigit()] if os.path.isdir(directory) else []
-    return max(versions, default=0) + 1
-
-
 def tagger(units, bidirectional, name):
     inputs = keras.Input((None, 1), name="x")
     x = keras.layers.Masking(0.0)(inputs)  # padded steps are all-zero
@@ -97,22 +92,18 @@ def main(argv=None):
     )
     print(f"padded vs unpadded sequences, max difference at valid steps: {difference:.1e}")
 
-    directory = os.path.join(args.out, model.name)
-    version = next_version(directory)
-    saved_model = export.to_saved_model(model, os.path.join(directory, str(version)))
-    tflite = export.to_tflite(saved_model, os.path.join(directory, f"{version}.tflite"))
-    print(f"exported {saved_model} and {tflite} ({os.path.getsize(tflite):,} bytes); "
-          f"TFLite ops: {', '.join(export.tflite_ops(tflite))}")
-
     rng = np.random.default_rng(args.seed)
     inputs = []
     for b, t in [(1, 1), (1, 7), (3, 10), (5, 33)]:
         x = 2 * rng.integers(0, 2, size=(b, t, 1)).astype("float32") - 1
         x[1:, t // 2 :] = 0.0  # right-pad every row but the first
         inputs.append(x)
-    report = export.parity_report(model, [saved_model, tflite], inputs, fresh_process=True)
-    print(report)
-    ok = report.passed and accuracy >= 0.99 and models[False][1] <= 0.6 and difference <= 1e-5
+    entries = export.export_model(model, inputs, out=args.out, fresh_process=True)
+    for entry in entries:
+        print(f"exported {os.path.join(args.out, model.name, entry['path'])} ({entry['bytes']:,} bytes)")
+        print(entry["report"])
+    print(f"TFLite ops: {', '.join(entries[1]['tflite_ops'])}")
+    ok = all(e["parity"]["passed"] for e in entries) and accuracy >= 0.99 and models[False][1] <= 0.6 and difference <= 1e-5
     return 0 if ok else 1
 
 

@@ -29,11 +29,6 @@ from rnnzoo import export  # noqa: E402
 from rnnzoo.data import tasks  # noqa: E402
 
 
-def next_version(directory):
-    versions = [int(v.split(".")[0]) for v in os.listdir(directory) if v.split(".")[0].isdigit()] if os.path.isdir(directory) else []
-    return max(versions, default=0) + 1
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8)
@@ -58,18 +53,15 @@ def main(argv=None):
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"trained in {time.perf_counter() - start:.1f}s; held-out per-step accuracy {accuracy:.3f} (chance 0.5)")
 
-    directory = os.path.join(args.out, model.name)
-    version = next_version(directory)
-    saved_model = export.to_saved_model(model, os.path.join(directory, str(version)))
-    tflite = export.to_tflite(saved_model, os.path.join(directory, f"{version}.tflite"))
-    print(f"exported {saved_model} and {tflite} ({os.path.getsize(tflite):,} bytes); "
-          f"TFLite ops: {', '.join(export.tflite_ops(tflite))}")
-
     rng = np.random.default_rng(args.seed)
     inputs = [rng.integers(0, 2, size=(b, t, 1)).astype("float32") for b, t in [(1, 1), (1, 7), (3, 10), (5, 33)]]
-    report = export.parity_report(model, [saved_model, tflite], inputs, fresh_process=True)
-    print(report)
-    return 0 if report.passed and accuracy >= 0.99 else 1
+    saved_model, tflite = export.export_model(model, inputs, out=args.out, fresh_process=True)
+    for entry in (saved_model, tflite):
+        print(f"exported {os.path.join(args.out, model.name, entry['path'])} ({entry['bytes']:,} bytes)")
+        print(entry["report"])
+    print(f"TFLite ops: {', '.join(tflite['tflite_ops'])}")
+    passed = saved_model["parity"]["passed"] and tflite["parity"]["passed"]
+    return 0 if passed and accuracy >= 0.99 else 1
 
 
 if __name__ == "__main__":

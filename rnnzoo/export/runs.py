@@ -40,37 +40,37 @@ def _parity_inputs(run_dir):
     return [x[:1], x[1:4], x[4:12], x_long]
 
 
-def export_run(run_dir, formats, out="exports", version=None, overwrite=False):
-    """Exports the model of `run_dir` in each of `formats` and records it in a manifest.
+def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports", version=None, overwrite=False,
+                 tolerance=None, fresh_process=False, metadata=None):
+    """Exports a Keras model in the zoo's layout and checks each artifact against it.
 
     Layout (TF Serving reads `<model>/<version>/` directly):
 
-        <out>/<model>/<version>/                   SavedModel, signature `serving_default`
-        <out>/<model>/<version>.tflite             TFLite, builtin ops only (also -fp16, -dynamic-range)
-        <out>/<model>/manifest.json                every artifact: format, signatures, size, ops, parity
-
-    Parity is measured against the Keras model on real test inputs of the run's task, at several
-    batch sizes and at a longer length than trained on.
+        <out>/<model.name>/<version>/                   SavedModel, signature `serving_default`
+        <out>/<model.name>/<version>.tflite             TFLite, builtin ops only (also -fp16, -dynamic-range)
+        <out>/<model.name>/manifest.json                every artifact: format, signature, size, ops, parity
 
     Args:
-        run_dir: a finished run directory (`rnnzoo train --out`).
-        formats: list of keys of `FORMATS`.
+        model: a built `keras.Model`.
+        inputs: list of input batches for the parity check (real inputs, several batch sizes
+            and lengths).
+        formats: keys of `FORMATS`.
         out: the exports root.
-        version: int, or None for the next free version.
+        version: int, or None for the next free version of each format.
         overwrite: replace existing artifacts of that version.
+        tolerance: float or None (the format's default: 1e-5 for float32).
+        fresh_process: run each artifact in a new Python process for the parity check.
+        metadata: dict merged into each manifest entry (e.g. the run it came from).
 
     Returns:
-        The list of manifest entries written.
+        The list of manifest entries written; each has `path` (relative to `<out>/<model.name>`),
+        `bytes`, `tflite_ops` and `parity` (`max_abs_error`, `tolerance`, `passed`).
     """
-    from rnnzoo.training import load_run
-
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise ValueError(f"Unknown export format(s) {unknown}. Valid formats: {', '.join(FORMATS)}")
-    config, model = load_run(run_dir)
     model_dir = os.path.join(out, model.name)
     entries = []
-    inputs = _parity_inputs(run_dir)
     with tempfile.TemporaryDirectory() as tmp:
         saved_model = None
         for fmt in formats:
@@ -84,30 +84,43 @@ def export_run(run_dir, formats, out="exports", version=None, overwrite=False):
                 saved_model = to_saved_model(model, os.path.join(tmp, "saved_model"))
             if fmt == "saved_model":
                 shutil.copytree(saved_model, path)
-                tolerance, ops, size = 1e-5, None, _size(path)
+                default_tolerance, ops, size = 1e-5, None, _size(path)
             else:
                 to_tflite(saved_model, path, quantization=FORMATS[fmt]["quantization"])
-                tolerance, ops, size = FORMATS[fmt]["tolerance"], tflite_ops(path), os.path.getsize(path)
-            report = parity_report(model, [path], inputs, tolerance=tolerance)
-            entry = {
+                default_tolerance, ops, size = FORMATS[fmt]["tolerance"], tflite_ops(path), os.path.getsize(path)
+            report = parity_report(model, [path], inputs, tolerance=tolerance or default_tolerance,
+                                   fresh_process=fresh_process)
+            entries.append({
                 "format": fmt,
                 "version": v,
                 "path": os.path.relpath(path, model_dir),
                 "model_name": model.name,
-                "run_dir": os.path.abspath(run_dir),
-                "model": config.model,
-                "task": config.task,
+                **(metadata or {}),
                 "signatures": {"serving_default": {"inputs": [f"{t.name}: {tuple(t.shape)} {t.dtype}" for t in model.inputs],
-                                                   "outputs": [f"output_0: {tuple(model.outputs[0].shape)}"]}},
+                                                   "outputs": [f"{tuple(t.shape)} {t.dtype}" for t in model.outputs]}},
                 "bytes": size,
                 "tflite_ops": ops,
-                "parity": {"max_abs_error": report.max_abs_error, "tolerance": tolerance, "passed": report.passed,
-                           "inputs": [row["shapes"] for row in report.rows]},
+                "parity": {"max_abs_error": report.max_abs_error, "tolerance": report.tolerance,
+                           "passed": report.passed, "inputs": [row["shapes"] for row in report.rows]},
+                "report": str(report),
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            }
-            entries.append(entry)
+            })
     _update_manifest(model_dir, entries)
     return entries
+
+
+def export_run(run_dir, formats, out="exports", version=None, overwrite=False):
+    """Exports the model of a training run (`rnnzoo train --out RUN_DIR`) with `export_model`.
+
+    Parity is measured on real test inputs of the run's task, at several batch sizes and at a
+    longer length than trained on. Returns the manifest entries written.
+    """
+    from rnnzoo.training import load_run
+
+    config, model = load_run(run_dir)
+    metadata = {"run_dir": os.path.abspath(run_dir), "model": config.model, "task": config.task}
+    return export_model(model, _parity_inputs(run_dir), formats, out=out, version=version, overwrite=overwrite,
+                        metadata=metadata)
 
 
 def _size(path):
