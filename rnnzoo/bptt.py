@@ -41,7 +41,16 @@ ACTIVATIONS = ("tanh", "relu")
 GRADIENTS = ("bptt", "autodiff")
 
 
+def _check_activation(activation):
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"`activation` must be one of {list(ACTIVATIONS)}: the explicit gradient needs its "
+            f"derivative. Received: activation={activation!r}"
+        )
+
+
 def _activate(a, activation):
+    _check_activation(activation)
     if activation == "relu":
         return ops.relu(a)
     h = ops.tanh(a)
@@ -55,9 +64,10 @@ def _activate(a, activation):
 
 def activation_derivative(h, activation):
     """`f'(a(t))` written in terms of `h(t) = f(a(t))`: `1 - h^2` for tanh, `[h > 0]` for relu."""
+    _check_activation(activation)
     if activation == "tanh":
         return 1.0 - ops.square(h)
-    return ops.cast(ops.greater(h, 0), h.dtype)
+    return ops.cast(ops.greater(h, 0), h.dtype)  # relu
 
 
 def _flatten(x):

@@ -6,6 +6,7 @@ A run directory holds everything about one training run:
     RUN_DIR/model.keras          the final model (save/load without custom_objects)
     RUN_DIR/checkpoints/         the best model so far (`ModelCheckpoint`, on validation loss)
     RUN_DIR/backup/              `BackupAndRestore` state: run the same command again to resume
+                                 (early stopping's patience count restarts at a resume)
     RUN_DIR/logs/                TensorBoard logs
     RUN_DIR/history.json         per-epoch metrics
     RUN_DIR/learning_curve.png   loss (and accuracy) per epoch, train and validation
@@ -243,7 +244,10 @@ def train(config, run_dir, *, verbose=1, callbacks=()):
     validation = task.split("validation", seed=config.seed)
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
-        keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.keras"), save_best_only=True),
+        # On resume, the best validation loss so far comes from the history of the earlier epochs
+        # (BackupAndRestore restores the weights and the epoch, not the callbacks' state).
+        keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.keras"), save_best_only=True,
+                                        initial_value_threshold=_best_so_far(run_dir, "val_loss")),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")),
         keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=False),
         keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
@@ -259,6 +263,13 @@ def train(config, run_dir, *, verbose=1, callbacks=()):
         json.dump(history, f, indent=2)
     plot_learning_curve(history, os.path.join(run_dir, "learning_curve.png"), title=f"{config.model} on {config.task}")
     return evaluate(run_dir)
+
+
+def _best_so_far(run_dir, metric):
+    if not os.path.exists(os.path.join(run_dir, "history.csv")):
+        return None
+    values = read_history(run_dir).get(metric)
+    return min(values) if values else None
 
 
 def read_history(run_dir):

@@ -86,3 +86,16 @@ def test_cell_validation_and_config():
         AttentionDecoderCell(4, 9).build((None, 3))
     assert cell.state_size == 4 and cell.output_size == 9
     assert ops.shape(cell.get_initial_state(batch_size=2)[0]) == (2, 4)
+
+
+def test_masked_attention_is_finite_under_mixed_precision():
+    import keras
+
+    keras.config.set_dtype_policy("mixed_float16")  # reset by the root conftest's fixture
+    layer = BahdanauAttention(4)
+    mask = np.array([[True, True, False], [False, False, False]])
+    context, weights = layer(np.ones((2, 3), "float32"), np.ones((2, 3, 2), "float32"), mask=mask)
+    weights = np.asarray(weights, "float32")
+    assert np.all(np.isfinite(weights)) and np.all(np.isfinite(np.asarray(context, "float32")))
+    np.testing.assert_allclose(weights[0], [0.5, 0.5, 0.0], atol=1e-3)
+    np.testing.assert_array_equal(weights[1], [0.0, 0.0, 0.0])  # everything padded: zeros, not NaN

@@ -266,3 +266,10 @@ def test_listed_in_the_zoo():
         module, _, attribute = names[name].symbol.rpartition(".")
         assert getattr(importlib.import_module(module), attribute) is symbol
         assert names[name].section == "10.3"
+
+
+def test_initial_state_for_a_layer_that_takes_none_is_a_clear_error():
+    layer = Bidirectional(DeepRNN([VanillaRNNCell(UNITS)], return_sequences=True, return_state=True))
+    zeros = np.zeros((2, UNITS), "float32")
+    with pytest.raises(ValueError, match=r"over DeepRNN cannot take `initial_state`.*Received: initial_state with 2"):
+        layer(np.zeros((2, 5, FEATURES), "float32"), initial_state=[zeros, zeros])

@@ -331,3 +331,9 @@ def test_parameter_gradients_are_sums_over_time(activation):
         assert relative_error(value, loop_value) <= 1e-12, name
     # The padded steps of the left-padded row contribute nothing to the input gradient.
     assert np.all(g["dx"][2, :2] == 0)
+
+
+def test_unknown_activation_is_an_error():
+    problem = make_problem()
+    with pytest.raises(ValueError, match=r"`activation` must be one of \['tanh', 'relu'\].*Received: activation='sigmoid'"):
+        bptt.forward(problem["x"], problem["h0"], problem["U"], problem["W"], problem["b"], activation="sigmoid")

@@ -143,3 +143,13 @@ def test_to_saved_model_will_not_overwrite(tmp_path):
     with pytest.raises(FileExistsError, match="will not overwrite"):
         to_saved_model(sequences_with_projection(), str(tmp_path))
     assert (tmp_path / "keep.txt").read_text() == "precious"
+
+
+@pytest.mark.slow
+def test_fresh_process_takes_a_list_of_inputs(tmp_path):
+    a, b = keras.Input((5, 3), name="a"), keras.Input((5, 3), name="b")  # one time axis (JAX export)
+    model = keras.Model([a, b], VanillaRNN(4)(keras.layers.Add()([a, b])))
+    path = to_saved_model(model, str(tmp_path / "saved_model"))
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(2, 5, 3)).astype("float32"), rng.normal(size=(2, 5, 3)).astype("float32")]
+    np.testing.assert_allclose(run_artifact_in_fresh_process(path, x), model(x), atol=1e-6)

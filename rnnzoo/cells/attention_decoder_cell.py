@@ -21,7 +21,8 @@ class AttentionDecoderCell(keras.layers.Layer):
 
     `y(t-1)` is the embedding of the previous token; `o(t)` are the logits of the next one.
 
-    The Keras cell contract with constants (as `keras.layers.RNN` passes them):
+    The Keras cell contract plus constants (passed by rnnzoo's decoders and `Seq2Seq`; Keras 3's
+    `keras.layers.RNN` does not pass constants):
     `call(inputs, states, constants) -> (logits, [s(t)])`, where `constants` is what
     `memory(annotations, mask)` returns. `step(...)` also returns the attention weights.
 

@@ -5,6 +5,7 @@
     rnnzoo evaluate RUN_DIR                       test-split metrics of a finished run
     rnnzoo export RUN_DIR --format tflite ...     exports/<model>/<version>/ + manifest with parity
     rnnzoo predict ARTIFACT --input FILE          run a SavedModel or a .tflite file
+    rnnzoo attention MODEL.keras TEXT             attention heatmap of a seq2seq model (section 10.4)
     rnnzoo diagnose MODEL --task T --length N     gradient decay and W's spectrum (section 10.7)
 
 Errors a user can cause (unknown names, bad values, missing or corrupt files, inputs of the
@@ -119,8 +120,7 @@ def _diagnose(args):
     # Imported here: `rnnzoo list` stays fast and needs no backend.
     import keras
 
-    from rnnzoo import diagnostics
-    from rnnzoo.data import tasks
+    from rnnzoo import diagnostics, training
 
     path = args.model
     if os.path.isdir(path):  # a run directory of `rnnzoo train`
@@ -129,8 +129,8 @@ def _diagnose(args):
         raise FileNotFoundError(f"No saved model at {path!r}: pass a MODEL.keras file or a RUN_DIR holding model.keras.")
     model = keras.saving.load_model(path, compile=False)
     layer = diagnostics.find_vanilla_rnn(model)
-    generate = tasks.TASKS[args.task]
-    x, y = generate(args.batch_size, args.length, seed=args.seed)
+    # The task as `rnnzoo train` defines it (e.g. delayed_recall's delay), at the asked length.
+    x, y = training.get_task(args.task).generate(args.batch_size, args.length, seed=args.seed)
     loss = "mse" if args.task == "adding_problem" else "sparse_categorical_crossentropy"
     decay = diagnostics.gradient_decay(model, x, y, loss=loss)
     print(f"{args.model}: {type(layer).__name__} {layer.name!r}, {layer.units} units, {layer.activation}; "

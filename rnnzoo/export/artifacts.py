@@ -123,19 +123,25 @@ def run_artifact_in_fresh_process(path, inputs, signature="serving_default", tim
         inputs_path, outputs_path = os.path.join(tmp, "inputs.npz"), os.path.join(tmp, "outputs.npz")
         if isinstance(inputs, dict):
             np.savez(inputs_path, **inputs)
+        elif isinstance(inputs, (list, tuple)):  # signature order: arr_0, arr_1, ...
+            np.savez(inputs_path, *inputs)
         else:
             np.savez(inputs_path, inputs)
         code = (
             "import sys, numpy as np\n"
             "from rnnzoo.export.artifacts import run_artifact, load_inputs\n"
-            "out = run_artifact(sys.argv[1], load_inputs(sys.argv[2]), sys.argv[4])\n"
+            "inputs = load_inputs(sys.argv[2])\n"
+            "if isinstance(inputs, dict) and sys.argv[5] == 'list':\n"
+            "    inputs = [inputs[f'arr_{i}'] for i in range(len(inputs))]\n"
+            "out = run_artifact(sys.argv[1], inputs, sys.argv[4])\n"
             "np.savez(sys.argv[3], *(out if isinstance(out, list) else [out]))\n"
         )
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": python_path}
         done = subprocess.run(
-            [sys.executable, "-c", code, path, inputs_path, outputs_path, signature],
+            [sys.executable, "-c", code, path, inputs_path, outputs_path, signature,
+             "list" if isinstance(inputs, (list, tuple)) else "other"],
             capture_output=True, text=True, timeout=timeout, env=env,
         )
         if done.returncode != 0:

@@ -1,11 +1,11 @@
 """Additive attention of Bahdanau, Cho and Bengio (2015), section 10.4 of the Deep Learning book."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from rnnzoo.cells.vanilla_rnn_cell import validate_units
 
-MASKED_SCORE = -1e9  # finite, so a row with every position masked gives zeros, never NaN
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
@@ -63,8 +63,11 @@ class BahdanauAttention(keras.layers.Layer):
         hidden = ops.tanh(ops.expand_dims(ops.matmul(query, self.W_a), 1) + keys)  # (batch, source_time, units)
         energies = ops.sum(hidden * self.v_a, axis=-1)  # (batch, source_time)
         if mask is not None:
+            # A finite score, large for the dtype (float16 too), so that a row with every position
+            # masked gives zeros, never NaN: `where`, not arithmetic, since -inf * 0 is NaN.
+            masked_score = -0.7 * float(np.finfo(keras.backend.standardize_dtype(energies.dtype)).max)
+            energies = ops.where(ops.cast(mask, "bool"), energies, ops.full_like(energies, masked_score))
             mask = ops.cast(mask, energies.dtype)
-            energies = energies * mask + MASKED_SCORE * (1.0 - mask)
         weights = ops.softmax(energies, axis=-1)
         if mask is not None:
             weights = weights * mask  # exactly zero at padding (and everywhere if all is padding)

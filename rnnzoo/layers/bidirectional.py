@@ -1,5 +1,7 @@
 """`Bidirectional`: a recurrent layer and its time-reversed twin, merged (section 10.3)."""
 
+import inspect
+
 import keras
 from keras import ops
 
@@ -46,7 +48,8 @@ class Bidirectional(keras.layers.Layer):
     Call arguments:
         inputs: `(batch, time, features)` floating-point tensor.
         initial_state: optional list of state tensors, the forward layer's then the
-            backward layer's.
+            backward layer's (for layers whose `call` takes `initial_state`: `VanillaRNN`,
+            `Recurrent`; not `DeepRNN`).
         mask: optional `(batch, time)` boolean tensor, True at valid steps.
         training: bool, passed to both layers.
 
@@ -118,6 +121,12 @@ class Bidirectional(keras.layers.Layer):
         check_sequence_inputs(self, inputs.shape, inputs.dtype, None, None if mask is None else mask.shape)
         forward_kwargs, backward_kwargs = {}, {}
         if initial_state is not None:
+            if "initial_state" not in inspect.signature(self.forward_layer.call).parameters:
+                raise ValueError(
+                    f"`Bidirectional` over {type(self.forward_layer).__name__} cannot take `initial_state`: "
+                    f"the wrapped layer's `call` has no such argument. Received: initial_state with "
+                    f"{len(initial_state) if isinstance(initial_state, (list, tuple)) else 1} tensors"
+                )
             states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
             if len(states) % 2:
                 raise ValueError(
