@@ -28,17 +28,8 @@ MIXED_MASK = np.array(
 
 
 @pytest.fixture(autouse=True)
-def float64():
-    """Enables float64 on JAX for the test (its default silently makes float32 arrays)."""
-    if keras.backend.backend() != "jax":
-        yield
-        return
-    import jax
-
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+def _float64(float64):
+    """Every test here is float64 (the `float64` fixture of the root conftest)."""
 
 
 def make_problem(seed=0, activation="tanh", time=TIME):

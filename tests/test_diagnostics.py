@@ -25,20 +25,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture
-def float64():
-    """Enables float64 on JAX for the test (its default silently makes float32 arrays)."""
-    if keras.backend.backend() != "jax":
-        yield
-        return
-    import jax
-
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
-
-
 def orthogonal(units, seed):
     q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(units, units)))
     return q * np.sign(np.diag(r))
