@@ -23,7 +23,7 @@ from rnnzoo.layers import VanillaRNN
 FEATURES = 3
 # (batch, time): a single step, a batch of one, and batches and lengths never seen at export.
 SHAPES = [(1, 1), (1, 7), (3, 10), (5, 33)]
-TOLERANCE = 1e-5  # float32 TFLite / SavedModel vs Keras, max absolute difference
+TOLERANCE = 1e-5  # float32 TFLite / SavedModel vs Keras: relative error, and here absolute difference too
 
 
 def sequences_with_projection():
@@ -85,7 +85,7 @@ def test_saved_model_and_tflite_match_keras(name, tmp_path):
     batches = input_batches(padded=name == "masking_padded")
     report = parity_report(model, [tflite, saved_model], batches, tolerance=TOLERANCE)
     assert len(report.rows) == 2 * len(SHAPES)
-    assert report.passed, str(report)
+    assert report.passed and report.max_abs_error <= TOLERANCE, str(report)
     if name == "masking_padded":
         # The padded steps really are masked: the same layers without `Masking` differ.
         inputs = keras.Input((None, FEATURES))
@@ -101,6 +101,23 @@ def test_saved_model_and_tflite_match_keras(name, tmp_path):
                          expected if isinstance(expected, list) else [expected]):
         assert got.shape == tuple(want.shape)
         np.testing.assert_allclose(got, np.asarray(want), atol=TOLERANCE, rtol=0)
+
+
+def test_parity_is_the_relative_error_of_each_example():
+    from rnnzoo.export.parity import ParityReport, _errors
+
+    keras_logits = np.array([[8.0, -2.0], [0.5, 0.1]])
+    # Example 0's logits reach 8: 4e-5 is a relative error of 5e-6.
+    absolute, relative = _errors(keras_logits + [[4e-5, 4e-5], [0.0, 0.0]], keras_logits)
+    assert absolute == pytest.approx(4e-5) and relative == pytest.approx(5e-6)
+    # Example 1's outputs stay below 1, so its bound is absolute; example 0's size does not loosen it.
+    absolute, relative = _errors(keras_logits + [[0.0, 0.0], [0.0, 2e-5]], keras_logits)
+    assert relative == pytest.approx(2e-5)
+    assert not ParityReport([{"max_abs_error": absolute, "max_relative_error": relative}], 1e-5).passed
+    # Every output counts; a shape mismatch is an error, not a broadcast.
+    assert _errors([np.zeros(3), np.full(3, 3e-5)], [np.zeros(3), np.zeros(3)]) == pytest.approx((3e-5, 3e-5))
+    with pytest.raises(ValueError, match="shape"):
+        _errors(np.zeros((2, 1)), np.zeros((2,)))
 
 
 # Post-training quantization: weights of at least 1024 elements are quantized (smaller ones

@@ -58,13 +58,15 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
         out: the exports root.
         version: int, or None for the next free version of each format.
         overwrite: replace existing artifacts of that version.
-        tolerance: float or None (the format's default: 1e-5 for float32).
+        tolerance: float or None (the format's default: 1e-5 for float32), the bound on the
+            relative error of each example, `max |artifact - keras| / max(1, max |keras|)`.
         fresh_process: run each artifact in a new Python process for the parity check.
         metadata: dict merged into each manifest entry (e.g. the run it came from).
 
     Returns:
         The list of manifest entries written; each has `path` (relative to `<out>/<model.name>`),
-        `bytes`, `tflite_ops` and `parity` (`max_abs_error`, `tolerance`, `passed`).
+        `bytes`, `tflite_ops` and `parity` (`max_abs_error`, `max_relative_error`, `tolerance`,
+        `passed`).
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
@@ -100,7 +102,8 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
                                                    "outputs": [f"{tuple(t.shape)} {t.dtype}" for t in model.outputs]}},
                 "bytes": size,
                 "tflite_ops": ops,
-                "parity": {"max_abs_error": report.max_abs_error, "tolerance": report.tolerance,
+                "parity": {"max_abs_error": report.max_abs_error, "max_relative_error": report.max_relative_error,
+                           "tolerance": report.tolerance,
                            "passed": report.passed, "inputs": [row["shapes"] for row in report.rows]},
                 "report": str(report),
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
