@@ -108,9 +108,11 @@ def padded_batches(features, shapes=PARITY_SHAPES, seed=7):
     return batches
 
 
-def assert_exports_with_parity(model, directory, batches, tolerance=1e-5):
+def assert_exports_with_parity(model, directory, batches, tolerance=1e-5, max_abs_error=1e-5):
     """Exports `model` to a SavedModel and a builtin-ops TFLite file under `directory` and checks
-    both: no custom or Flex op, a `WHILE` loop, and parity with Keras on `batches`.
+    both: no custom or Flex op, a `WHILE` loop, and parity with Keras on `batches` -- the
+    report's relative error within `tolerance` and, unless `max_abs_error` is None, the
+    absolute difference within `max_abs_error`.
 
     Returns the `rnnzoo.export.ParityReport`.
     """
@@ -123,4 +125,5 @@ def assert_exports_with_parity(model, directory, batches, tolerance=1e-5):
     assert "WHILE" in operators, operators
     report = parity_report(model, [tflite, saved_model], batches, tolerance=tolerance)
     assert report.passed, str(report)
+    assert max_abs_error is None or report.max_abs_error <= max_abs_error, str(report)
     return report

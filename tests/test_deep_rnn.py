@@ -263,16 +263,19 @@ def test_skip_connection_trains_where_the_plain_deep_transition_does_not(trained
 
 @pytest.mark.slow
 def test_trained_skip_tagger_exports_within_float32_rounding(trained_skip_tagger, tmp_path):
-    """The trained model that examples/deep_rnn.py exports, run 33 steps: the one zoo model whose
-    |TFLite - Keras| exceeds 1e-5 (measured on TF: 1.6e-5, on logits up to 6.5; on JAX 8.6e-6).
+    """The trained model that examples/deep_rnn.py exports, run 33 steps: the zoo model whose
+    |TFLite - Keras| exceeds 1e-5 (on this test's inputs, measured on TF: 1.6e-5, on logits up
+    to 6.5; on JAX 8.6e-6).
 
-    That is float32 rounding, not a conversion error: against the exact (float64) computation
-    TFLite is about as close as Keras itself (measured on TF: 9.7e-6 and 8.5e-6). Parity is the
-    relative error of each example, max |TFLite - Keras| / max(1, max |Keras|) (measured 2.5e-6).
+    That is float32 rounding, not a conversion error: against the exact (float64) computation,
+    TFLite is about as close as Keras itself (measured on TF: 9.65e-6 and 8.5e-6). Parity is
+    the normwise relative error of each example, max |TFLite - Keras| / max(1, max |Keras|)
+    (measured: 2.5e-6 on TF, 1.4e-6 on JAX).
     """
     model = trained_skip_tagger[0]
     x = np.random.default_rng(0).integers(0, 2, size=(5, 33, 1)).astype("float32")
-    assert_exports_with_parity(model, str(tmp_path), [x], tolerance=TOLERANCE)
+    # Relative parity only: the absolute difference is 1.6e-5 on TF (see above).
+    assert_exports_with_parity(model, str(tmp_path), [x], tolerance=TOLERANCE, max_abs_error=None)
 
     from rnnzoo.export import run_artifact
 

@@ -118,11 +118,16 @@ def test_parity_is_the_relative_error_of_each_example():
     assert _errors([np.zeros(3), np.full(3, 3e-5)], [np.zeros(3), np.zeros(3)]) == pytest.approx((3e-5, 3e-5))
     with pytest.raises(ValueError, match="shape"):
         _errors(np.zeros((2, 1)), np.zeros((2,)))
+    # Token ids must be equal, however large; a NaN on either side fails; equal infinities agree.
+    assert _errors(np.array([120001]), np.array([120000])) == (1.0, 1.0)
+    assert _errors(np.array([[np.nan, 0.0]]), np.zeros((1, 2))) == (np.inf, np.inf)
+    assert _errors(np.zeros((1, 2)), np.array([[np.nan, 0.0]])) == (np.inf, np.inf)
+    assert _errors(np.array([[-np.inf, 1.0]]), np.array([[-np.inf, 1.0]])) == (0.0, 0.0)
 
 
 # Post-training quantization: weights of at least 1024 elements are quantized (smaller ones
 # are left in float32), so this model is wide enough for quantization to happen.
-# Max absolute error vs Keras on outputs of magnitude ~1 (float32 is within 1e-5).
+# Relative error vs Keras (`ParityReport`), on outputs of magnitude ~1 (float32 is within 1e-5).
 QUANTIZATION_TOLERANCE = {"float16": 5e-3, "dynamic_range": 0.1}
 
 

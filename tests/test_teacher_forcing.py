@@ -150,7 +150,7 @@ def test_closed_loop_exports_to_tflite_builtins_with_parity(tmp_path):
     rng = np.random.default_rng(0)
     batches = [rng.normal(size=(b, t, 2)).astype("float32") for b, t in [(1, 1), (1, 7), (3, 10), (5, 33)]]
     report = parity_report(model, [tflite, saved_model], batches, tolerance=1e-5)
-    assert report.passed, str(report)
+    assert report.passed and report.max_abs_error <= 1e-5, str(report)
 
 
 @pytest.mark.parametrize(
