@@ -104,7 +104,8 @@ def test_train_evaluate_export_predict(trained_run):
     manifest = json.loads((model_dir / "manifest.json").read_text())
     assert {e["format"] for e in manifest} == {"saved_model", "tflite"}
     for entry in manifest:
-        assert entry["parity"]["passed"] and entry["parity"]["max_abs_error"] <= 1e-5
+        parity = entry["parity"]
+        assert parity["passed"] and parity["max_relative_error"] <= 1e-5 and parity["max_abs_error"] <= 1e-5
     assert not any(op.startswith("CUSTOM") for op in manifest[1]["tflite_ops"])
 
     again = rnnzoo("export", "runs/quick", "--format", "tflite", "--version", "1", cwd=root)
@@ -180,5 +181,5 @@ def test_every_recipe_trains_evaluates_and_exports(tmp_path, model):
     results = training.train(config, str(tmp_path / "run"), verbose=0)
     assert results["test_examples"] == training.get_task(recipe.default_task).sizes[2]
     (entry,) = export.export_run(str(tmp_path / "run"), ["tflite"], out=str(tmp_path / "exports"))
-    assert entry["parity"]["passed"], entry["parity"]
+    assert entry["parity"]["passed"] and entry["parity"]["max_abs_error"] <= 1e-5, entry["parity"]
     assert not any(op.startswith("CUSTOM") for op in entry["tflite_ops"])

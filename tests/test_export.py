@@ -140,7 +140,8 @@ def test_quantized_tflite_stays_close(tmp_path):
     saved_model = to_saved_model(model, str(tmp_path / "saved_model"))
     float32_path = to_tflite(saved_model, str(tmp_path / "float32.tflite"))
     batches = input_batches(padded=False, seed=1, features=features)[1:]
-    assert parity_report(model, [float32_path], batches, tolerance=TOLERANCE).passed
+    float32_parity = parity_report(model, [float32_path], batches, tolerance=TOLERANCE)
+    assert float32_parity.passed and float32_parity.max_abs_error <= TOLERANCE, str(float32_parity)
     quantizable_bytes = 4 * (features * 48 + 48 * 48)  # U and W; V (384 elements) is too small
     for quantization, tolerance in QUANTIZATION_TOLERANCE.items():
         path = to_tflite(saved_model, str(tmp_path / f"{quantization}.tflite"), quantization=quantization)

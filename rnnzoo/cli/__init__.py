@@ -70,6 +70,10 @@ def _evaluate(args):
     return 0
 
 
+def _error(x):
+    return "inf (NaN or infinity in an output)" if x is None else f"{x:.2e}"
+
+
 def _export(args):
     from rnnzoo import export
 
@@ -77,8 +81,8 @@ def _export(args):
     for e in entries:
         parity = e["parity"]
         print(f"{e['format']:<21} {os.path.join(args.out, e['model_name'], e['path']):<44} {e['bytes']:>10,} bytes  "
-              f"parity {parity['max_relative_error']:.2e} (tolerance {parity['tolerance']:g}; max |diff| "
-              f"{parity['max_abs_error']:.2e}) "
+              f"parity: relative error {_error(parity['max_relative_error'])} (tolerance {parity['tolerance']:g}), "
+              f"max |diff| {_error(parity['max_abs_error'])} "
               f"{'PASS' if parity['passed'] else 'FAIL'}")
     print(f"manifest: {os.path.join(args.out, entries[0]['model_name'], 'manifest.json')}")
     return 0 if all(e["parity"]["passed"] for e in entries) else 1

@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -102,7 +103,8 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
                                                    "outputs": [f"{tuple(t.shape)} {t.dtype}" for t in model.outputs]}},
                 "bytes": size,
                 "tflite_ops": ops,
-                "parity": {"max_abs_error": report.max_abs_error, "max_relative_error": report.max_relative_error,
+                "parity": {"max_abs_error": _json_number(report.max_abs_error),
+                           "max_relative_error": _json_number(report.max_relative_error),
                            "tolerance": report.tolerance,
                            "passed": report.passed, "inputs": [row["shapes"] for row in report.rows]},
                 "report": str(report),
@@ -128,6 +130,11 @@ def export_run(run_dir, formats, out="exports", version=None, overwrite=False):
 
 def _size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def _json_number(x):
+    """JSON has no NaN or infinity: a non-finite error (a NaN output) is written as null."""
+    return x if math.isfinite(x) else None
 
 
 def _update_manifest(model_dir, entries):
