@@ -59,6 +59,7 @@ from rnnzoo import export  # noqa: E402
 from rnnzoo.cells import DeepTransitionCell  # noqa: E402
 from rnnzoo.data import tasks  # noqa: E402
 from rnnzoo.layers import DeepRNN, Recurrent  # noqa: E402
+from rnnzoo.testing import numpy_deep_transition  # noqa: E402
 
 
 def tagger(recurrent_layer, name):
@@ -69,18 +70,9 @@ def tagger(recurrent_layer, name):
 
 def numpy_tagger(model, x, dtype, tanh=np.tanh):
     """The skip tagger (c) stepped by hand in NumPy: logits (batch, time, 2)."""
-    cell, logits = model.get_layer(index=1).cell, model.get_layer("logits")
-    w = {v.path.split("/")[-1]: np.asarray(v, dtype) for v in cell.weights + logits.weights}
-    h, outputs = np.zeros((x.shape[0], cell.units), dtype), []
-    for t in range(x.shape[1]):
-        z = x[:, t].astype(dtype) @ w["U"] + h @ w["W_1"]
-        for k in range(1, cell.transition_depth + 1):
-            z = z if k == 1 else z @ w[f"W_{k}"]
-            z = z + h @ w["S"] if k == cell.transition_depth else z
-            z = tanh(z + w[f"b_{k}"])
-        h = z
-        outputs.append(h @ w["kernel"] + w["bias"])
-    return np.stack(outputs, axis=1)
+    kernel, bias = (np.asarray(v, dtype) for v in model.get_layer("logits").weights)
+    h = numpy_deep_transition(x, model.get_layer(index=1).cell, dtype=dtype, tanh=tanh)[0]
+    return h @ kernel + bias
 
 
 def rounding_check(model, tflite, x):

@@ -95,6 +95,38 @@ def run_layer_test(layer, inputs, targets=None, *, expected_num_trainable_weight
 PARITY_SHAPES = ((1, 1), (1, 7), (3, 10), (5, 33))  # (batch, time): sizes never seen at export
 
 
+def numpy_deep_transition(x, cell, mask=None, dtype=np.float64, tanh=np.tanh):
+    """A tanh `rnnzoo.cells.DeepTransitionCell` stepped by hand in NumPy, float64 by default:
+    the reference its tests and `examples/deep_rnn.py` compare Keras and TFLite with.
+
+    Args:
+        x: `(batch, time, features)` array.
+        cell: a built `DeepTransitionCell` with the tanh activation.
+        mask: optional `(batch, time)` bool array; a masked step keeps the state.
+        dtype: the NumPy float type to compute in.
+        tanh: the activation function (to perturb it, for example).
+
+    Returns:
+        `(outputs, h)`: `(batch, time, units)`, zero at masked steps, and the final state.
+    """
+    weights = {w.path.split("/")[-1]: np.asarray(w, dtype) for w in cell.weights}
+    mask = np.ones(x.shape[:2], bool) if mask is None else mask
+    x = np.asarray(x, dtype)
+    h = np.zeros((x.shape[0], cell.units), dtype)
+    outputs = []
+    for t in range(x.shape[1]):
+        z = x[:, t] @ weights["U"] + h @ weights["W_1"]
+        for k in range(1, cell.transition_depth + 1):
+            if k > 1:
+                z = z @ weights[f"W_{k}"]
+            if k == cell.transition_depth and cell.skip_connection:
+                z = z + h @ weights["S"]
+            z = tanh(z + weights[f"b_{k}"])
+        h = np.where(mask[:, t : t + 1], z, h)
+        outputs.append(np.where(mask[:, t : t + 1], h, dtype(0)))
+    return np.stack(outputs, axis=1), h
+
+
 def padded_batches(features, shapes=PARITY_SHAPES, seed=7):
     """Random float32 `(batch, time, features)` batches; in each batch of 2 or more, the first
     sequence is right-padded with zeros from half its length (for a `Masking(0.0)` model)."""

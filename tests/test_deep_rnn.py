@@ -8,7 +8,7 @@ from keras import ops
 from rnnzoo.cells import DeepTransitionCell, VanillaRNNCell
 from rnnzoo.data import tasks
 from rnnzoo.layers import DeepRNN, Recurrent, VanillaRNN
-from rnnzoo.testing import assert_exports_with_parity, padded_batches, run_layer_test
+from rnnzoo.testing import assert_exports_with_parity, numpy_deep_transition, padded_batches, run_layer_test
 
 BATCH, TIME, FEATURES, UNITS = 3, 6, 3, 4
 TOLERANCE = 1e-5
@@ -23,25 +23,6 @@ def random_inputs(seed=0, batch=BATCH, time=TIME, features=FEATURES):
 
 def to_numpy(x):
     return np.asarray(ops.convert_to_numpy(x))
-
-
-def numpy_deep_transition(x, cell, mask=None):
-    """The deep-transition cell stepped by hand in float64: (outputs zero at padding, final h)."""
-    weights = {w.path.split("/")[-1]: np.asarray(w, np.float64) for w in cell.weights}
-    mask = np.ones(x.shape[:2], bool) if mask is None else mask
-    h = np.zeros((x.shape[0], cell.units))
-    outputs = []
-    for t in range(x.shape[1]):
-        z = x[:, t] @ weights["U"] + h @ weights["W_1"]
-        for k in range(1, cell.transition_depth + 1):
-            if k > 1:
-                z = z @ weights[f"W_{k}"]
-            if k == cell.transition_depth and cell.skip_connection:
-                z = z + h @ weights["S"]
-            z = np.tanh(z + weights[f"b_{k}"])
-        h = np.where(mask[:, t : t + 1], z, h)
-        outputs.append(np.where(mask[:, t : t + 1], h, 0.0))
-    return np.stack(outputs, axis=1), h
 
 
 # ---------------------------------------------------------------------------------------------

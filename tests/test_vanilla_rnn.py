@@ -494,3 +494,13 @@ def test_no_time_steps():
     with pytest.raises(ValueError, match=r"`VanillaRNN` needs at least one time step\. "
                                          r"Received: inputs\.shape=\(2, 0, 3\)"):
         VanillaRNN(UNITS)(np.zeros((2, 0, 3), "float32"))
+
+
+@pytest.mark.parametrize("cell_class", ["VanillaRNNCell", "DeepTransitionCell", "TreeCell", "OutputRecurrenceCell"])
+def test_cells_need_a_known_feature_size(cell_class):
+    from rnnzoo import cells
+
+    kwargs = {"num_classes": 3} if cell_class == "OutputRecurrenceCell" else {}
+    cell = getattr(cells, cell_class)(4, **kwargs)
+    with pytest.raises(ValueError, match=f"`{cell_class}` needs a known feature size"):
+        cell.build((None, None))

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from rnnzoo.cells.vanilla_rnn_cell import validate_units
+from rnnzoo.cells.vanilla_rnn_cell import known_features, validate_units
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
@@ -98,12 +98,7 @@ class DeepTransitionCell(keras.layers.Layer):
         self.output_size = self.units
 
     def build(self, input_shape):
-        features = input_shape[-1]
-        if features is None:
-            raise ValueError(
-                f"`{type(self).__name__}` needs a known feature size (last input axis). "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        features = known_features(input_shape, type(self).__name__)
         depth, width = self.transition_depth, self.transition_units or self.units
         sizes = [width] * (depth - 1) + [self.units]  # n_1 .. n_L
         self.U = self.add_weight(shape=(features, sizes[0]), name="U", initializer=self.kernel_initializer)

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from rnnzoo import bptt
-from rnnzoo.cells.vanilla_rnn_cell import validate_activation, validate_units
+from rnnzoo.cells.vanilla_rnn_cell import known_features, validate_activation, validate_units
 
 
 def greedy_one_hot(logits):
@@ -109,12 +109,7 @@ class OutputRecurrenceCell(keras.layers.Layer):
         self.output_size = self.num_classes
 
     def build(self, input_shape):
-        features = input_shape[-1]
-        if features is None:
-            raise ValueError(
-                f"`{type(self).__name__}` needs a known feature size (last input axis). "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        features = known_features(input_shape, type(self).__name__)
         self.U = self.add_weight(shape=(features, self.units), name="U", initializer=self.kernel_initializer)
         self.R = self.add_weight(shape=(self.num_classes, self.units), name="R", initializer=self.feedback_initializer)
         self.W = (

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from rnnzoo.cells.vanilla_rnn_cell import validate_units
+from rnnzoo.cells.vanilla_rnn_cell import known_features, validate_units
 
 COMBINES = ("concat", "sum")
 TREE_ACTIVATIONS = ("tanh", "relu", "sigmoid")
@@ -88,12 +88,7 @@ class TreeCell(keras.layers.Layer):
         self.output_size = self.units
 
     def build(self, inputs_shape, children_states_shape=None):
-        features = inputs_shape[-1]
-        if features is None:
-            raise ValueError(
-                f"`{type(self).__name__}` needs a known feature size (last input axis). "
-                f"Received: inputs_shape={tuple(inputs_shape)}"
-            )
+        features = known_features(inputs_shape, type(self).__name__)
         self.U = self.add_weight(
             shape=(features, self.units), name="U",
             initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,

@@ -19,6 +19,16 @@ def validate_units(name, value, layer, allow_none=False):
     return value
 
 
+def known_features(input_shape, layer):
+    """The feature size (last axis) a cell builds its input kernel for; a Keras-style error if unknown."""
+    features = input_shape[-1]
+    if features is None:
+        raise ValueError(
+            f"`{layer}` needs a known feature size (last input axis). Received: input_shape={tuple(input_shape)}"
+        )
+    return features
+
+
 def validate_activation(activation, layer):
     if activation not in bptt.ACTIVATIONS:
         raise ValueError(
@@ -103,12 +113,7 @@ class VanillaRNNCell(keras.layers.Layer):
         self.output_size = self.output_units or self.units
 
     def build(self, input_shape):
-        features = input_shape[-1]
-        if features is None:
-            raise ValueError(
-                f"`{type(self).__name__}` needs a known feature size (last input axis). "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        features = known_features(input_shape, type(self).__name__)
         self.U = self.add_weight(
             shape=(features, self.units), name="U",
             initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from rnnzoo.layers.recurrent import Recurrent, _state_sizes
-from rnnzoo.layers.vanilla_rnn import check_sequence_inputs
+from rnnzoo.layers.vanilla_rnn import check_sequence_inputs, sequence_output_mask
 
 
 def _output_size(cell):
@@ -160,12 +160,7 @@ class DeepRNN(keras.layers.Layer):
         return outputs
 
     def compute_mask(self, inputs, mask=None):
-        output_mask = None
-        if self.return_sequences and mask is not None:
-            output_mask = ops.flip(mask, axis=1) if self.go_backwards else mask
-        if self.return_state:
-            return [output_mask] + [None] * sum(len(_state_sizes(cell)) for cell in self.cells)
-        return output_mask
+        return sequence_output_mask(self, mask, num_states=sum(len(_state_sizes(cell)) for cell in self.cells))
 
     def get_config(self):
         config = {

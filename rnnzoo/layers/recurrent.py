@@ -5,7 +5,7 @@ from keras import ops
 from keras import tree
 
 from rnnzoo import recurrence
-from rnnzoo.layers.vanilla_rnn import check_sequence_inputs
+from rnnzoo.layers.vanilla_rnn import check_sequence_inputs, sequence_output_mask
 
 
 def _state_sizes(cell):
@@ -136,12 +136,7 @@ class Recurrent(keras.layers.Layer):
         return outputs
 
     def compute_mask(self, inputs, mask=None):
-        output_mask = None
-        if self.return_sequences and mask is not None:
-            output_mask = ops.flip(mask, axis=1) if self.go_backwards else mask
-        if self.return_state:
-            return [output_mask] + [None] * len(_state_sizes(self.cell))
-        return output_mask
+        return sequence_output_mask(self, mask, num_states=len(_state_sizes(self.cell)))
 
     def get_config(self):
         config = {

@@ -40,6 +40,15 @@ def check_sequence_inputs(layer, inputs_shape, inputs_dtype=None, features=None,
             )
 
 
+def sequence_output_mask(layer, mask, num_states):
+    """What a recurrent layer's `compute_mask` returns: the input mask on the sequence output
+    (reversed with `go_backwards`, None without `return_sequences`), and None for each state."""
+    output_mask = None
+    if layer.return_sequences and mask is not None:
+        output_mask = ops.flip(mask, axis=1) if layer.go_backwards else mask
+    return [output_mask] + [None] * num_states if layer.return_state else output_mask
+
+
 @keras.saving.register_keras_serializable(package="rnnzoo")
 class VanillaRNN(keras.layers.Layer):
     """The book's vanilla recurrent network over whole sequences, trained with explicit BPTT.
@@ -247,12 +256,7 @@ class VanillaRNN(keras.layers.Layer):
         return outputs_shape
 
     def compute_mask(self, inputs, mask=None):
-        output_mask = None
-        if self.return_sequences and mask is not None:
-            output_mask = ops.flip(mask, axis=1) if self.go_backwards else mask
-        if self.return_state:
-            return [output_mask, None]
-        return output_mask
+        return sequence_output_mask(self, mask, num_states=1)
 
     def get_config(self):
         cell_config = self.cell.get_config()
