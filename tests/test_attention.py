@@ -5,7 +5,7 @@ import pytest
 from keras import ops
 
 from rnnzoo.cells.attention_decoder_cell import AttentionDecoderCell
-from rnnzoo.layers.bahdanau_attention import BahdanauAttention
+from rnnzoo.layers import BahdanauAttention
 from rnnzoo.models.seq2seq import Seq2Seq
 
 

@@ -152,7 +152,7 @@ def test_get_config_round_trip():
     clone = Bidirectional.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     assert (clone.merge_mode, clone.name, clone.layer.name, clone.backward_layer.name) == (
-        "ave", "bi", "rnn", "backward_rnn")
+        "ave", "bi", "forward_rnn", "backward_rnn")
     assert clone.backward_layer.activation == "relu" and clone.backward_layer.go_backwards
 
 
@@ -180,9 +180,12 @@ def test_mask_propagates_to_the_next_layer():
          r"Received: merge_mode='max'"),
         (lambda: Bidirectional(keras.layers.Dense(4)), r"needs a recurrent layer.* Received: layer=<Dense"),
         (lambda: Bidirectional(VanillaRNN(4, go_backwards=True)), r"Received: layer.go_backwards=True"),
-        (lambda: Bidirectional(VanillaRNN(4, stateful=True)), r"Received: layer.stateful=True"),
+        (lambda: Bidirectional(VanillaRNN(4), backward_layer=VanillaRNN(4)),
+         r"Received: backward_layer.go_backwards=False"),
+        (lambda: Bidirectional(VanillaRNN(4), backward_layer=VanillaRNN(4, go_backwards=True, return_sequences=True)),
+         r"same `return_sequences` in both directions"),
     ],
-    ids=["merge-max", "not-recurrent", "go-backwards", "stateful"],
+    ids=["merge-max", "not-recurrent", "go-backwards", "backward-forwards", "backward-mismatch"],
 )
 def test_bad_configuration(make, message):
     with pytest.raises(ValueError, match=message):

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from rnnzoo import bptt
+from rnnzoo import bptt, bptt_wiring
+from rnnzoo.foundation import activate
 from rnnzoo.testing import gradients, relative_error
 
 BATCH, TIME, FEATURES, UNITS, OUTPUTS = 3, 6, 3, 4, 2
@@ -100,7 +101,7 @@ def explicit_and_autodiff_gradients(problem, activation, masked, go_backwards, i
     def make_fn(gradient):
         def fn(x, h0, U, W, b, V=None, c=None):
             mask_tensor = None if mask is None else ops.convert_to_tensor(mask)
-            outputs, h_last = bptt.vanilla_rnn(
+            outputs, h_last = bptt_wiring.vanilla_rnn(
                 x, h0, U, W, b, V, c, mask_tensor, activation=activation,
                 return_sequences=return_sequences, gradient=gradient, training=training,
             )
@@ -156,7 +157,7 @@ def test_xla_compiled_chunked_backward_equals_autodiff(return_sequences):
 
     def make_fn(gradient):
         def fn(x, h0, U, W, b, V, c):
-            outputs, h_last = bptt.vanilla_rnn(
+            outputs, h_last = bptt_wiring.vanilla_rnn(
                 x, h0, U, W, b, V, c, ops.convert_to_tensor(mask), return_sequences=return_sequences,
                 gradient=gradient, training=True, jit_compile=True,
             )
@@ -190,7 +191,7 @@ def reference_loop(x, h0, U, W, b, mask, perturbations, activation):
     """A hand-written forward loop with `h(t) += e(t)`, so that `grad_e(t) L = grad_h(t) L`."""
     h, hs = h0, []
     for t in range(x.shape[1]):
-        h_new = bptt._activate(ops.matmul(x[:, t], U) + ops.matmul(h, W) + b, activation)
+        h_new = activate(ops.matmul(x[:, t], U) + ops.matmul(h, W) + b, activation)
         if mask is not None:
             h_new = h + mask[:, t : t + 1] * (h_new - h)
         h = h_new + perturbations[:, t]
@@ -238,7 +239,7 @@ def test_explicit_gradients_agree_with_central_finite_differences():
     A, B = problem["A_seq_out"], problem["B"]
 
     def loss(x, h0, U, W, b, V, c):
-        outputs, h_last = bptt.vanilla_rnn(x, h0, U, W, b, V, c, mask, return_sequences=True)
+        outputs, h_last = bptt_wiring.vanilla_rnn(x, h0, U, W, b, V, c, mask, return_sequences=True)
         return ops.sum(outputs * ops.convert_to_tensor(A)) + ops.sum(h_last * ops.convert_to_tensor(B))
 
     explicit = dict(zip(names, gradients(loss, [values[n] for n in names])))
@@ -326,5 +327,5 @@ def test_parameter_gradients_are_sums_over_time(activation):
 
 def test_unknown_activation_is_an_error():
     problem = make_problem()
-    with pytest.raises(ValueError, match=r"`activation` must be one of \['tanh', 'relu'\].*Received: activation='sigmoid'"):
-        bptt.forward(problem["x"], problem["h0"], problem["U"], problem["W"], problem["b"], activation="sigmoid")
+    with pytest.raises(ValueError, match=r"`activate\(activation=\.\.\.\)` must be one of .*Received: activation='softplus'"):
+        bptt.forward(problem["x"], problem["h0"], problem["U"], problem["W"], problem["b"], activation="softplus")

@@ -37,7 +37,7 @@ def test_cell_equals_hand_loop(depth, skip, masked):
     x = random_inputs()
     cell = DeepTransitionCell(UNITS, transition_depth=depth, transition_units=5, skip_connection=skip,
                               bias_initializer="random_normal")
-    layer = Recurrent(cell, return_sequences=True, return_state=True)
+    layer = Recurrent(cell, return_sequences=True, return_state=True, zero_output_for_mask=True)
     mask = MASK if masked else None
     outputs, state = layer(x, mask=mask)
     expected_outputs, expected_state = numpy_deep_transition(x.astype(np.float64), cell, mask)
@@ -51,7 +51,7 @@ def test_cell_equals_hand_loop(depth, skip, masked):
 def test_depth_one_is_the_vanilla_rnn():
     x = random_inputs(seed=1)
     cell = DeepTransitionCell(UNITS, transition_depth=1, bias_initializer="random_normal")
-    deep = Recurrent(cell, return_sequences=True)
+    deep = Recurrent(cell, return_sequences=True, zero_output_for_mask=True)
     vanilla = VanillaRNN(UNITS, return_sequences=True)
     deep_outputs = to_numpy(deep(x))
     vanilla.build(x.shape)
@@ -89,7 +89,8 @@ def make_stack(residual, **kwargs):
 @pytest.mark.parametrize("go_backwards", [False, True], ids=["forwards", "backwards"])
 def test_stack_equals_layers_chained_by_hand(residual, go_backwards):
     x = random_inputs(seed=3)
-    stack = make_stack(residual, return_sequences=True, return_state=True, go_backwards=go_backwards)
+    stack = make_stack(residual, return_sequences=True, return_state=True, go_backwards=go_backwards,
+                       zero_output_for_mask=True)
     outputs, *states = stack(x, mask=MASK)
     assert len(states) == 3
     # The same (now built) cells, each in its own `Recurrent`, chained by hand.
@@ -97,7 +98,7 @@ def test_stack_equals_layers_chained_by_hand(residual, go_backwards):
     y = x[:, ::-1] if go_backwards else x
     expected_states = []
     for i, cell in enumerate(stack.cells):
-        out, state = Recurrent(cell, return_sequences=True, return_state=True)(y, mask=mask)
+        out, state = Recurrent(cell, return_sequences=True, return_state=True, zero_output_for_mask=True)(y, mask=mask)
         out = to_numpy(out)
         y = out + y if residual and i > 0 else out
         expected_states.append(to_numpy(state))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from rnnzoo import bptt, diagnostics, initializers
+from rnnzoo import bptt, bptt_wiring, diagnostics, initializers
 from rnnzoo.cli import main as cli_main
 from rnnzoo.layers import VanillaRNN
 from rnnzoo.models import vanilla_tagger
@@ -121,7 +121,7 @@ def test_gradient_decay_equals_autodiff_of_the_loss_with_respect_to_each_state()
             if t == time:
                 o = ops.matmul(h, V) + c
             else:
-                o, _ = bptt.vanilla_rnn(x[:, t:], h, U, W, b, V, c, gradient="autodiff")
+                o, _ = bptt_wiring.vanilla_rnn(x[:, t:], h, U, W, b, V, c, gradient="autodiff")
             return ops.sum(ops.square(o - y)) / y.size
 
         (expected,) = gradients(loss_from, [hs[:, t - 1]])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from rnnzoo import bptt, recurrence
+from rnnzoo import bptt, bptt_wiring, recurrence
 from rnnzoo.cells import VanillaRNNCell
 from rnnzoo.data import tasks
 from rnnzoo.layers import VanillaRNN
@@ -31,10 +31,12 @@ def random_inputs(seed=0, batch=BATCH, time=TIME, features=FEATURES):
     return np.random.default_rng(seed).normal(size=(batch, time, features)).astype("float32")
 
 
-def numpy_rnn(x, U, W, b, V=None, c=None, h0=None, mask=None, go_backwards=False, activation="tanh"):
+def numpy_rnn(x, U, W, b, V=None, c=None, h0=None, mask=None, go_backwards=False, activation="tanh",
+              zero_output_for_mask=True):
     """The vanilla RNN stepped by hand: `(sequence outputs in Keras order, final state)`.
 
-    Sequence outputs are zero at padded steps and, with `go_backwards`, in reverse order.
+    Sequence outputs at padded steps are zeros or the previous output (Keras's
+    `zero_output_for_mask`), and with `go_backwards` in reverse order.
     """
     x = np.asarray(x, np.float64)
     mask = np.ones(x.shape[:2], bool) if mask is None else np.asarray(mask, bool)
@@ -47,7 +49,9 @@ def numpy_rnn(x, U, W, b, V=None, c=None, h0=None, mask=None, go_backwards=False
         h_new = np.tanh(a) if activation == "tanh" else np.maximum(a, 0)
         h = np.where(mask[:, t : t + 1], h_new, h)
         o = h if V is None else h @ V + c
-        outputs.append(np.where(mask[:, t : t + 1], o, 0.0))
+        # Keras's conventions at a padded step: zeros, or the previous output (zeros at first).
+        previous = outputs[-1] if outputs and not zero_output_for_mask else np.zeros_like(o)
+        outputs.append(np.where(mask[:, t : t + 1], o, previous))
     return np.stack(outputs, axis=1), h
 
 
@@ -64,33 +68,36 @@ def to_numpy(x):
 # The function the layer computes
 
 
-EQUIVALENCE_CASES = list(itertools.product([False, True], [False, True], [False, True], [None, OUTPUTS]))
+EQUIVALENCE_CASES = [
+    case for case in itertools.product([False, True], [False, True], [False, True], [None, OUTPUTS], [False, True])
+    if case[0] or not case[4]  # zero_output_for_mask only matters with a mask
+]
 
 
 @pytest.mark.parametrize(
-    "masked, return_sequences, go_backwards, output_units",
+    "masked, return_sequences, go_backwards, output_units, zero_output_for_mask",
     EQUIVALENCE_CASES,
     ids=[
         f"{'masked' if m else 'unmasked'}-{'sequences' if r else 'last'}-"
-        f"{'backwards' if g else 'forwards'}-{'projection' if o else 'hidden'}"
-        for m, r, g, o in EQUIVALENCE_CASES
+        f"{'backwards' if g else 'forwards'}-{'projection' if o else 'hidden'}{'-zeros' if z else ''}"
+        for m, r, g, o, z in EQUIVALENCE_CASES
     ],
 )
-def test_layer_equals_hand_loop_keras_rnn_and_simple_rnn(masked, return_sequences, go_backwards, output_units):
+def test_layer_equals_hand_loop_keras_rnn_and_simple_rnn(masked, return_sequences, go_backwards, output_units,
+                                                         zero_output_for_mask):
     x = random_inputs()
     mask = MASK if masked else None
-    options = dict(return_sequences=return_sequences, go_backwards=go_backwards, return_state=True)
+    options = dict(return_sequences=return_sequences, go_backwards=go_backwards, return_state=True,
+                   zero_output_for_mask=zero_output_for_mask)
     layer = VanillaRNN(UNITS, output_units=output_units, bias_initializer="random_normal", **options)
     outputs, state = (to_numpy(v) for v in layer(x, mask=mask))
 
     weights = layer_weights(layer)
-    sequence, final_state = numpy_rnn(x, *weights, mask=mask, go_backwards=go_backwards)
+    sequence, final_state = numpy_rnn(x, *weights, mask=mask, go_backwards=go_backwards,
+                                      zero_output_for_mask=zero_output_for_mask)
     # Valid positions of the sequence outputs, in output order.
     valid = np.ones((BATCH, TIME), bool) if mask is None else (mask[:, ::-1] if go_backwards else mask)
-    if return_sequences:
-        expected = sequence
-    else:  # the output at each row's last valid step
-        expected = final_state if output_units is None else final_state @ weights[3] + weights[4]
+    expected = sequence if return_sequences else sequence[:, -1]  # Keras: the last step's output
     np.testing.assert_allclose(outputs, expected, atol=TOLERANCE)
     np.testing.assert_allclose(state, final_state, atol=TOLERANCE)
 
@@ -103,10 +110,7 @@ def test_layer_equals_hand_loop_keras_rnn_and_simple_rnn(masked, return_sequence
         keras_rnn.set_weights(layer.get_weights())
         keras_outputs, keras_state = (to_numpy(v) for v in keras_rnn(x, mask=mask))
         np.testing.assert_allclose(keras_state, state, atol=TOLERANCE)
-        if return_sequences:  # Keras repeats the previous output at padded steps: compare valid ones
-            np.testing.assert_allclose(keras_outputs[valid], outputs[valid], atol=TOLERANCE)
-        else:
-            np.testing.assert_allclose(keras_outputs, outputs, atol=TOLERANCE)
+        np.testing.assert_allclose(keras_outputs, outputs, atol=TOLERANCE)
 
     if output_units is None:  # SimpleRNN: kernel = U, recurrent_kernel = W, bias = b
         simple = keras.layers.SimpleRNN(UNITS, **options)
@@ -114,10 +118,8 @@ def test_layer_equals_hand_loop_keras_rnn_and_simple_rnn(masked, return_sequence
         simple.set_weights(layer.get_weights())
         simple_outputs, simple_state = (to_numpy(v) for v in simple(x, mask=mask))
         np.testing.assert_allclose(simple_state, state, atol=TOLERANCE)
-        if return_sequences:
-            np.testing.assert_allclose(simple_outputs[valid], outputs[valid], atol=TOLERANCE)
-        else:
-            np.testing.assert_allclose(simple_outputs, outputs, atol=TOLERANCE)
+        np.testing.assert_allclose(simple_outputs, outputs, atol=TOLERANCE)
+    assert valid.shape == (BATCH, TIME)
 
 
 @pytest.mark.parametrize("go_backwards", [False, True], ids=["forwards", "backwards"])
@@ -125,7 +127,7 @@ def test_layer_equals_hand_loop_keras_rnn_and_simple_rnn(masked, return_sequence
 def test_padded_equals_unpadded(go_backwards, output_units):
     x = random_inputs(seed=1)
     layer = VanillaRNN(UNITS, output_units=output_units, return_sequences=True, return_state=True,
-                       go_backwards=go_backwards, bias_initializer="random_normal")
+                       go_backwards=go_backwards, bias_initializer="random_normal", zero_output_for_mask=True)
     # Padding holds garbage: the mask alone must hide it.
     outputs, state = (to_numpy(v) for v in layer(x, mask=MASK))
     output_valid = MASK[:, ::-1] if go_backwards else MASK
@@ -163,7 +165,7 @@ def test_training_and_inference_loops_compute_the_same_function(gradient):
 
     def loss_for(training):
         def loss(x, h0, U, W, b, V, c):
-            outputs, h_last = bptt.vanilla_rnn(x, h0, U, W, b, V, c, mask, return_sequences=True,
+            outputs, h_last = bptt_wiring.vanilla_rnn(x, h0, U, W, b, V, c, mask, return_sequences=True,
                                                gradient=gradient, training=training)
             return ops.sum(outputs * ops.cast(A, outputs.dtype)) + ops.sum(h_last * ops.cast(B, h_last.dtype))
 
@@ -365,9 +367,9 @@ def test_stateful_carries_state_between_calls():
     np.testing.assert_allclose(to_numpy(model(first)), expected_first, atol=TOLERANCE)
     np.testing.assert_allclose(to_numpy(model(second)), expected_second, atol=TOLERANCE)
     layer.reset_state()
-    assert np.all(to_numpy(layer.states.value) == 0)
+    assert np.all(to_numpy(layer.states[0].value) == 0)
     np.testing.assert_allclose(to_numpy(model(first)), expected_first, atol=TOLERANCE)
-    assert not layer.states.trainable and all(w is not layer.states for w in layer.trainable_weights)
+    assert not layer.states[0].trainable and all(w is not layer.states[0] for w in layer.trainable_weights)
 
 
 def test_stateful_needs_a_fixed_batch_size():
@@ -378,7 +380,8 @@ def test_stateful_needs_a_fixed_batch_size():
 def test_mixed_float16():
     keras.config.set_dtype_policy("mixed_float16")  # the root conftest resets the policy
     x = random_inputs(seed=11)
-    layer = VanillaRNN(UNITS, output_units=OUTPUTS, return_sequences=True, return_state=True)
+    layer = VanillaRNN(UNITS, output_units=OUTPUTS, return_sequences=True, return_state=True,
+                       zero_output_for_mask=True)
     outputs, state = layer(x, mask=MASK)
     assert keras.backend.standardize_dtype(outputs.dtype) == "float16"
     assert keras.backend.standardize_dtype(state.dtype) == "float16"
@@ -455,9 +458,9 @@ def test_cell_units_must_be_positive():
 
 
 def test_unknown_activation():
-    with pytest.raises(ValueError, match=r"`VanillaRNN\(activation=\.\.\.\)` must be one of \['tanh', 'relu'\].*"
-                                         r"Received: activation='sigmoid'"):
-        VanillaRNN(UNITS, activation="sigmoid")
+    with pytest.raises(ValueError, match=r"`VanillaRNN\(activation=\.\.\.\)` must be one of \['tanh', 'relu', "
+                                         r"'sigmoid', 'linear'\].* Received: activation='softplus'"):
+        VanillaRNN(UNITS, activation="softplus")
 
 
 @pytest.mark.parametrize("mask_shape", [(2, 4), (2, 5, 1), (3, 5)], ids=["short", "rank3", "batch"])
@@ -474,19 +477,31 @@ def test_unknown_gradient():
     x, h0 = np.zeros((2, 5, 3), "float32"), np.zeros((2, UNITS), "float32")
     U, W, b = np.zeros((3, UNITS), "float32"), np.zeros((UNITS, UNITS), "float32"), np.zeros(UNITS, "float32")
     with pytest.raises(ValueError, match=r"`gradient` must be one of .* Received: gradient='explicit'"):
-        bptt.vanilla_rnn(x, h0, U, W, b, gradient="explicit")
+        bptt_wiring.vanilla_rnn(x, h0, U, W, b, gradient="explicit")
 
 
-@pytest.mark.parametrize("unroll", [0, -1, 1.5, True], ids=["zero", "negative", "float", "bool"])
+@pytest.mark.parametrize("unroll", [0, -1, 1.5, "yes"], ids=["zero", "negative", "float", "string"])
 def test_bad_unroll(unroll):
-    with pytest.raises(ValueError, match=rf"`VanillaRNN\(unroll=\.\.\.\)` must be an integer >= 1\. "
-                                         rf"Received: unroll={unroll!r}"):
+    with pytest.raises(ValueError, match=r"`VanillaRNN\(unroll=\.\.\.\)` must be a bool .* or an integer >= 1 .*"
+                                         + re.escape(f"Received: unroll={unroll!r}")):
         VanillaRNN(UNITS, unroll=unroll)
 
 
+def test_unroll_true_needs_a_known_length_and_changes_nothing():
+    x = random_inputs()
+    with pytest.raises(ValueError, match=r"`VanillaRNN\(unroll=True\)` unrolls every step"):
+        VanillaRNN(UNITS, unroll=True)(keras.Input((None, FEATURES)))
+    rolled = VanillaRNN(UNITS, return_sequences=True)
+    unrolled = VanillaRNN(UNITS, return_sequences=True, unroll=True)
+    rolled.build(x.shape)
+    unrolled.build(x.shape)
+    unrolled.set_weights(rolled.get_weights())
+    np.testing.assert_allclose(to_numpy(unrolled(x, mask=MASK)), to_numpy(rolled(x, mask=MASK)), atol=1e-6)
+
+
 def test_initial_state_shape_mismatch():
-    with pytest.raises(ValueError, match=r"`VanillaRNN` expects `initial_state` of shape \(batch, units=4\)\. "
-                                         r"Received: initial_state\.shape=\(2, 3\)"):
+    with pytest.raises(ValueError, match=r"`VanillaRNN` expects `initial_state\[0\]` of shape \(batch, 4\)\. "
+                                         r"Received: initial_state\[0\]\.shape=\(2, 3\)"):
         VanillaRNN(UNITS)(np.zeros((2, 5, 3), "float32"), initial_state=np.zeros((2, 3), "float32"))
 
 

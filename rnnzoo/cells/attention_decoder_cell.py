@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from rnnzoo.cells.vanilla_rnn_cell import validate_units
-from rnnzoo.layers.bahdanau_attention import BahdanauAttention
+from rnnzoo.foundation import validate_units
+from rnnzoo.attention import BahdanauAttention
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")

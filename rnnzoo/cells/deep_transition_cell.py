@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from rnnzoo.cells.vanilla_rnn_cell import known_features, validate_units
+from rnnzoo.foundation import known_features, validate_units
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")

@@ -3,8 +3,7 @@
 import keras
 from keras import ops
 
-from rnnzoo import bptt
-from rnnzoo.cells.vanilla_rnn_cell import known_features, validate_activation, validate_units
+from rnnzoo.foundation import activate, known_features, validate_activation, validate_units
 
 
 def greedy_one_hot(logits):
@@ -137,7 +136,7 @@ class OutputRecurrenceCell(keras.layers.Layer):
         a = projected_input + self.feedback_projection(y_prev)
         if self.hidden_recurrence:
             a = a + ops.matmul(h_prev, ops.cast(self.W, self.compute_dtype))
-        h = bptt._activate(a, self.activation)
+        h = activate(a, self.activation)
         return self.output(h), h
 
     def call(self, inputs, states, training=False):

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from rnnzoo.cells.vanilla_rnn_cell import known_features, validate_units
+from rnnzoo.foundation import known_features, validate_units
 
 COMBINES = ("concat", "sum")
 TREE_ACTIVATIONS = ("tanh", "relu", "sigmoid")

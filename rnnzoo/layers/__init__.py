@@ -20,6 +20,6 @@ from rnnzoo.layers.output_recurrent_rnn import OutputRecurrentRNN, ScheduledSamp
 
 __all__ += ["OutputRecurrentRNN", "ScheduledSampling"]
 
-from rnnzoo.layers.bahdanau_attention import BahdanauAttention  # noqa: E402
+from rnnzoo.attention import BahdanauAttention  # noqa: E402
 
 __all__ += ["BahdanauAttention"]

@@ -1,11 +1,12 @@
 """`Bidirectional`: a recurrent layer and its time-reversed twin, merged (section 10.3)."""
 
+import copy
 import inspect
 
 import keras
 from keras import ops
 
-from rnnzoo.layers.vanilla_rnn import check_sequence_inputs
+from rnnzoo.foundation import check_sequence_inputs
 
 MERGE_MODES = ("ave", "concat", "mul", "sum")
 
@@ -72,16 +73,17 @@ class Bidirectional(keras.layers.Layer):
         Schuster and Paliwal, "Bidirectional Recurrent Neural Networks" (1997).
     """
 
-    def __init__(self, layer, merge_mode="concat", **kwargs):
-        super().__init__(**kwargs)
-        if not isinstance(layer, keras.layers.Layer) or not all(
-            hasattr(layer, attribute) for attribute in ("go_backwards", "return_sequences", "return_state")
-        ):
-            raise ValueError(
-                "`Bidirectional(layer=...)` needs a recurrent layer with `go_backwards`, "
-                "`return_sequences` and `return_state`, e.g. `rnnzoo.layers.VanillaRNN`, "
-                f"`Recurrent` or `DeepRNN`. Received: layer={layer!r}"
-            )
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
+        required = ("go_backwards", "return_sequences", "return_state")
+        for name, candidate in (("layer", layer), ("backward_layer", backward_layer)):
+            if candidate is None and name == "backward_layer":
+                continue
+            if not isinstance(candidate, keras.layers.Layer) or not all(hasattr(candidate, a) for a in required):
+                raise ValueError(
+                    f"`Bidirectional({name}=...)` needs a recurrent layer with `go_backwards`, "
+                    "`return_sequences` and `return_state`, e.g. `rnnzoo.layers.VanillaRNN`, "
+                    f"`Recurrent` or `DeepRNN`. Received: {name}={candidate!r}"
+                )
         if layer.go_backwards:
             raise ValueError(
                 "`Bidirectional` builds the backward direction itself from the layer's config; pass "
@@ -92,16 +94,39 @@ class Bidirectional(keras.layers.Layer):
                 f"`Bidirectional(merge_mode=...)` must be one of {list(MERGE_MODES)} or None. "
                 f"Received: merge_mode={merge_mode!r}"
             )
-        if getattr(layer, "stateful", False):
+        super().__init__(**kwargs)
+        # As Keras does: both directions are rebuilt from the layer's full serialization, so
+        # every argument (and the layer's class) survives, and the backward one flips
+        # `go_backwards`. `use_cudnn` is not in Keras's RNN configs: it is copied by hand.
+        self.forward_layer = _copy(layer, name=f"forward_{_strip(layer.name, 'forward_')}")
+        if backward_layer is None:
+            backward_layer = _copy(layer, name=f"backward_{_strip(layer.name, 'backward_')}", go_backwards=True)
+        self.backward_layer = backward_layer
+        if hasattr(layer, "use_cudnn"):
+            self.forward_layer.use_cudnn = self.backward_layer.use_cudnn = layer.use_cudnn
+        if not self.backward_layer.go_backwards:
             raise ValueError(
-                "`Bidirectional` does not support stateful layers: the backward direction reads "
-                "each sequence from its end. Received: layer.stateful=True"
+                "`Bidirectional(backward_layer=...)` must process the sequence backwards. "
+                "Received: backward_layer.go_backwards=False"
             )
+        for attribute in ("stateful", "return_sequences", "return_state"):
+            forward_value = getattr(self.forward_layer, attribute, False)
+            backward_value = getattr(self.backward_layer, attribute, False)
+            if forward_value != backward_value:
+                raise ValueError(
+                    f"`Bidirectional` needs the same `{attribute}` in both directions. Received: "
+                    f"layer.{attribute}={forward_value}, backward_layer.{attribute}={backward_value}"
+                )
+        # Keras's convention: with sequence outputs, padded steps output zeros in both directions.
+        for direction in (self.forward_layer, self.backward_layer):
+            if getattr(direction, "zero_output_for_mask", None) is not None:
+                direction.zero_output_for_mask = direction.return_sequences
+        if weights:
+            half = len(weights) // 2
+            self.forward_layer.initial_weights = weights[:half]
+            self.backward_layer.initial_weights = weights[half:]
         self.merge_mode = merge_mode
-        self.forward_layer = layer  # `layer`, under Keras's name (see the property below)
-        config = layer.get_config()
-        config.update(go_backwards=True, name=f"backward_{layer.name}")
-        self.backward_layer = type(layer).from_config(config)
+        self.stateful = bool(getattr(layer, "stateful", False))
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
         self.supports_masking = True
@@ -116,6 +141,9 @@ class Bidirectional(keras.layers.Layer):
         for layer in (self.forward_layer, self.backward_layer):
             if not layer.built:
                 layer.build(tuple(inputs_shape))
+            if getattr(layer, "initial_weights", None) is not None:
+                layer.set_weights(layer.initial_weights)
+                layer.initial_weights = None
 
     def call(self, inputs, initial_state=None, mask=None, training=None):
         check_sequence_inputs(self, inputs.shape, inputs.dtype, None, None if mask is None else mask.shape)
@@ -144,6 +172,7 @@ class Bidirectional(keras.layers.Layer):
         if self.return_state:
             forward, *forward_states = forward
             backward, *backward_states = backward
+        forward, backward = ops.cast(forward, self.compute_dtype), ops.cast(backward, self.compute_dtype)
         if self.return_sequences:
             backward = ops.flip(backward, axis=1)  # (batch, time, n), back in input order
         outputs = _merge(forward, backward, self.merge_mode)
@@ -176,15 +205,37 @@ class Bidirectional(keras.layers.Layer):
             masks += [None] * (2 * (len(shape) - 1))
         return masks[0] if len(masks) == 1 else masks
 
+    def reset_state(self):
+        """Zeroes the carried states of stateful directions."""
+        for direction in (self.forward_layer, self.backward_layer):
+            if hasattr(direction, "reset_state"):
+                direction.reset_state()
+
+    reset_states = reset_state
+
     def get_config(self):
         config = {
             "layer": keras.saving.serialize_keras_object(self.forward_layer),
+            "backward_layer": keras.saving.serialize_keras_object(self.backward_layer),
             "merge_mode": self.merge_mode,
         }
         return {**super().get_config(), **config}
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = copy.deepcopy(config)
         config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
+        if config.get("backward_layer") is not None:
+            config["backward_layer"] = keras.saving.deserialize_keras_object(config["backward_layer"])
         return cls(**config)
+
+
+def _strip(name, prefix):
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+def _copy(layer, **overrides):
+    """A new, unbuilt layer from `layer`'s full serialization, with some config keys changed."""
+    config = keras.saving.serialize_keras_object(layer)
+    config["config"].update(overrides)
+    return keras.saving.deserialize_keras_object(config)

@@ -3,13 +3,10 @@
 import keras
 from keras import ops
 
-from rnnzoo.layers.recurrent import Recurrent, _state_sizes
-from rnnzoo.layers.vanilla_rnn import check_sequence_inputs, sequence_output_mask
-
-
-def _output_size(cell):
-    size = getattr(cell, "output_size", None)
-    return size if size is not None else _state_sizes(cell)[0]
+from rnnzoo.foundation import check_sequence_inputs, sequence_output_mask, validate_unroll
+from rnnzoo.foundation import output_size as _output_size
+from rnnzoo.foundation import state_sizes as _state_sizes
+from rnnzoo.layers.recurrent import Recurrent
 
 
 class _ResidualStep(keras.layers.Layer):
@@ -52,7 +49,7 @@ class DeepRNN(keras.layers.Layer):
     `DeepTransitionCell` (a deep transition inside each layer, fig. 10.13 b and c) or
     `keras.layers.GRUCell`; the loops are `rnnzoo.layers.Recurrent`, so the layer exports to
     TFLite builtins with batch and time dynamic, and masks work as there: padded steps keep
-    every layer's state and output zeros.
+    every layer's state and output the previous output (zeros with `zero_output_for_mask`).
 
     Args:
         cells: list of Keras cells, bottom first (at least one).
@@ -62,7 +59,9 @@ class DeepRNN(keras.layers.Layer):
         return_state: bool, also return every layer's final states, bottom first.
         go_backwards: bool, process the sequence in reverse (sequence outputs in reverse
             order, as in Keras).
-        unroll: int >= 1, loop unrolling on the JAX backend.
+        unroll: bool or int, loop unrolling (see `Recurrent`).
+        zero_output_for_mask: bool, zeros at padded steps instead of the previous output
+            (see `Recurrent`).
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -87,7 +86,7 @@ class DeepRNN(keras.layers.Layer):
     """
 
     def __init__(self, cells, residual=False, return_sequences=False, return_state=False, go_backwards=False,
-                 unroll=1, **kwargs):
+                 unroll=False, zero_output_for_mask=False, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(cells, (list, tuple)) or not cells:
             raise ValueError(
@@ -107,14 +106,14 @@ class DeepRNN(keras.layers.Layer):
                 "cell must have the same output size; use the same `units` for all cells, or "
                 f"`residual=False`. Received: output sizes {sizes}"
             )
-        if isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
-            raise ValueError(f"`DeepRNN(unroll=...)` must be an integer >= 1. Received: unroll={unroll!r}")
+        validate_unroll(unroll, "DeepRNN")
         self.cells = list(cells)
         self.residual = bool(residual)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.unroll = unroll
+        self._zero_output_for_mask = bool(zero_output_for_mask)
         self.supports_masking = True
         # The direction is handled once, here (flip in, outputs in processing order), so every
         # layer of the stack runs forwards over the already reversed sequence.
@@ -125,10 +124,21 @@ class DeepRNN(keras.layers.Layer):
                 return_sequences=self.return_sequences or i < last,
                 return_state=True,
                 unroll=unroll,
+                zero_output_for_mask=zero_output_for_mask,
                 name=f"layer_{i}",
             )
             for i, cell in enumerate(self.cells)
         ]
+
+    @property
+    def zero_output_for_mask(self):
+        return self._zero_output_for_mask
+
+    @zero_output_for_mask.setter
+    def zero_output_for_mask(self, value):  # `Bidirectional` sets it, as Keras's does
+        self._zero_output_for_mask = bool(value)
+        for layer in self.recurrent_layers:
+            layer.zero_output_for_mask = self._zero_output_for_mask
 
     def build(self, inputs_shape):
         check_sequence_inputs(self, inputs_shape)
@@ -170,6 +180,7 @@ class DeepRNN(keras.layers.Layer):
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
             "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
         }
         return {**super().get_config(), **config}
 

@@ -5,7 +5,7 @@ from keras import ops
 
 from rnnzoo import recurrence
 from rnnzoo.cells.output_recurrence_cell import OutputRecurrenceCell, greedy_one_hot, sample_one_hot
-from rnnzoo.layers.vanilla_rnn import check_sequence_inputs
+from rnnzoo.foundation import check_sequence_inputs
 
 
 _CELL_INITIALIZERS = ("kernel_initializer", "feedback_initializer", "recurrent_initializer",

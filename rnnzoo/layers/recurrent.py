@@ -1,49 +1,66 @@
-"""`Recurrent`: any Keras-contract cell run over time on rnnzoo's exportable loop."""
+"""`Recurrent`: the one sequence layer of rnnzoo. Any Keras-contract cell, run over time on
+rnnzoo's recurrence engine, so that the model trains everywhere and exports to TFLite builtins."""
 
 import keras
 from keras import ops
 from keras import tree
 
 from rnnzoo import recurrence
-from rnnzoo.layers.vanilla_rnn import check_sequence_inputs, sequence_output_mask
+from rnnzoo.foundation import (
+    check_sequence_inputs,
+    output_size,
+    sequence_output_mask,
+    state_sizes,
+    time_major,
+    validate_unroll,
+)
 
-
-def _state_sizes(cell):
-    sizes = cell.state_size
-    return list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
+try:  # Keras's mixin for cells with per-sequence dropout masks (see `VanillaRNNCell`)
+    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+except ImportError:  # pragma: no cover
+    DropoutRNNCell = ()
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
 class Recurrent(keras.layers.Layer):
-    """Runs a cell over a sequence with rnnzoo's recurrence engine, so the model exports.
+    """Runs a cell over a sequence: the drop-in for `keras.layers.RNN(cell)`.
 
-    The drop-in for `keras.layers.RNN(cell)`: the same cell contract (`call(inputs, states) ->
-    (output, new_states)`, `state_size`, `output_size`, optional `get_initial_state`), but the loop
-    is `rnnzoo.recurrence.scan`, which converts to TFLite builtin ops with batch and time dynamic.
-    Gradients are automatic (only `VanillaRNN` has an explicit BPTT).
+    The same cell contract (`call(inputs, states) -> (output, new_states)` with `states` always
+    a list, `state_size`, `output_size`, optional `get_initial_state`), the same arguments and
+    the same results given the same weights, but the loop is `rnnzoo.recurrence.scan`: it
+    trains on TensorFlow, JAX and PyTorch and exports to TFLite builtins with batch and time
+    dynamic. A cell that also has `sequence_call` (e.g. `rnnzoo.cells.VanillaRNNCell`, whose
+    gradient is the book's explicit BPTT) is run by that instead of step by step.
 
-    Masked (padded) steps keep every state unchanged and output zeros, so the final states are
-    those at each sequence's last valid step.
+    Masks: a padded step keeps every state (selected, not blended: a NaN or inf in a padded
+    input reaches nothing); its output is the previous step's output (zeros before the first
+    valid step) or, with `zero_output_for_mask=True`, zeros. Both are Keras's conventions;
+    the default, `False`, is Keras's default.
 
     Args:
-        cell: a Keras cell: a layer with `state_size` (int or list of ints) and `output_size`.
+        cell: a Keras cell, or a list of cells (stacked with `keras.layers.StackedRNNCells`).
         return_sequences: bool, return the output at every step or only the last.
         return_state: bool, also return the final states.
-        go_backwards: bool, process the sequence in reverse (sequence outputs in reverse order,
-            as in Keras).
-        unroll: int >= 1, loop unrolling on the JAX backend.
+        go_backwards: bool, process the sequence in reverse; sequence outputs come in the
+            order processed (reversed), as in Keras.
+        stateful: bool, each batch starts from the final states of the previous one (needs a
+            fixed batch size; `reset_state()` zeroes them).
+        unroll: bool or int. True unrolls the whole loop (a known number of steps is
+            needed, as in Keras); an int `k >= 1` unrolls `k` steps per loop iteration. On
+            TensorFlow the loop is never unrolled (the result is the same).
+        zero_output_for_mask: bool, zeros at padded steps instead of the previous output.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
-        inputs: `(batch, time, features)` floating-point tensor.
-        initial_state: optional list of `(batch, state_size)` tensors.
-        mask: optional `(batch, time)` boolean tensor.
-        training: bool, passed to the cell; on TensorFlow it also selects the training or
-            the export-friendly loop (they compute the same function).
+        sequences: `(batch, time, features)` floating-point tensor.
+        initial_state: optional list of state tensors (`(batch, state_size)` each).
+        mask: optional `(batch, time)` boolean tensor, True at valid steps.
+        training: bool, passed to the cell (dropout); on TensorFlow it also selects the
+            training or the export-friendly loop (they compute the same function).
 
     Returns:
-        `(batch, time, output_size)` or `(batch, output_size)`; with `return_state`,
-        `[outputs, *final_states]`.
+        `(batch, time, output_size)` or `(batch, output_size)`, in the layer's compute dtype;
+        with `return_state`, `[outputs, *final_states]`.
 
     Example:
 
@@ -52,91 +69,191 @@ class Recurrent(keras.layers.Layer):
     (2, 5, 4)
     """
 
-    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False, unroll=1, **kwargs):
-        super().__init__(**kwargs)
-        if not hasattr(cell, "state_size") or not hasattr(cell, "call"):
+    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, zero_output_for_mask=False, **kwargs):
+        if isinstance(cell, (list, tuple)):
+            cell = keras.layers.StackedRNNCells(cell)
+        if not hasattr(cell, "state_size") or not callable(getattr(cell, "call", None)):
             raise ValueError(
-                "`Recurrent(cell=...)` needs a Keras cell: a layer with `state_size` and "
+                f"`{type(self).__name__}(cell=...)` needs a Keras cell: a layer with `state_size` and "
                 f"`call(inputs, states)`. Received: cell={cell!r}"
             )
-        if isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
-            raise ValueError(f"`Recurrent(unroll=...)` must be an integer >= 1. Received: unroll={unroll!r}")
+        super().__init__(**kwargs)
         self.cell = cell
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
-        self.unroll = unroll
+        self.stateful = bool(stateful)
+        self.unroll = validate_unroll(unroll, type(self).__name__)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
         self.supports_masking = True
+        self.states = None  # the state variables of a stateful layer
+
+    @property
+    def state_size(self):
+        return state_sizes(self.cell)
 
     @property
     def output_size(self):
-        size = getattr(self.cell, "output_size", None)
-        return size if size is not None else _state_sizes(self.cell)[0]
+        return output_size(self.cell)
 
-    def build(self, inputs_shape):
-        check_sequence_inputs(self, inputs_shape)
+    def build(self, sequences_shape, initial_state_shape=None):
+        check_sequence_inputs(self, sequences_shape)
+        self._features = sequences_shape[-1]  # checked at every call: a cell's kernels have this size
+        self._check_unroll(sequences_shape)
         if not self.cell.built:
-            self.cell.build((inputs_shape[0], inputs_shape[-1]))
-
-    def call(self, inputs, initial_state=None, mask=None, training=None):
-        check_sequence_inputs(self, inputs.shape, inputs.dtype, None, None if mask is None else mask.shape)
-        batch = ops.shape(inputs)[0]
-        if initial_state is None:
-            if hasattr(self.cell, "get_initial_state"):
-                states = list(tree.flatten(self.cell.get_initial_state(batch_size=batch)))
-            else:
-                states = [ops.zeros((batch, n), self.compute_dtype) for n in _state_sizes(self.cell)]
-        else:
-            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
-            if len(states) != len(_state_sizes(self.cell)):
+            self.cell.build((sequences_shape[0],) + tuple(sequences_shape[2:]))
+        if self.stateful and self.states is None:
+            batch = sequences_shape[0]
+            if batch is None:
                 raise ValueError(
-                    f"`Recurrent` over {type(self.cell).__name__} expects {len(_state_sizes(self.cell))} "
-                    f"initial state tensors. Received: {len(states)}"
+                    f"`{type(self).__name__}(stateful=True)` needs a fixed batch size: use "
+                    "`keras.Input(shape=..., batch_size=...)`. "
+                    f"Received: sequences.shape={tuple(sequences_shape)}"
                 )
-        states = [ops.cast(s, self.compute_dtype) for s in states]
-        xs = ops.transpose(inputs, (1, 0, 2))  # (time, batch, features)
+            self._create_state_variables(batch)
+
+    def _create_state_variables(self, batch):
+        with keras.name_scope(self.name, caller=self):
+            self.states = [
+                self.add_weight(shape=tuple(s.shape), initializer="zeros", trainable=False, name="state",
+                                dtype=self.variable_dtype)
+                for s in tree.flatten(self.get_initial_state(batch))
+            ]
+
+    def get_initial_state(self, batch_size):
+        """The cell's initial states (`cell.get_initial_state`, else zeros), as a list."""
+        if hasattr(self.cell, "get_initial_state"):
+            states = self.cell.get_initial_state(batch_size=batch_size)
+            return list(states) if tree.is_nested(states) else [states]
+        return [ops.zeros((batch_size, n), self.cell.compute_dtype) for n in state_sizes(self.cell)]
+
+    def reset_state(self):
+        """Zeroes the carried states of a stateful layer."""
+        for variable in self.states or ():
+            variable.assign(ops.zeros(variable.shape, variable.dtype))
+
+    reset_states = reset_state
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        check_sequence_inputs(self, sequences.shape, sequences.dtype, getattr(self, "_features", None),
+                              None if mask is None else mask.shape)
+        self._check_unroll(sequences.shape)
+        states = self._initial_states(sequences, initial_state)
         if mask is not None:
-            xs = (xs, ops.expand_dims(ops.transpose(ops.cast(mask, self.compute_dtype)), -1))
+            mask = ops.cast(mask, "bool")
+        if self.go_backwards:
+            sequences = ops.flip(sequences, axis=1)
+            mask = None if mask is None else ops.flip(mask, axis=1)
+        unroll = (sequences.shape[1] or 1) if self.unroll is True else int(self.unroll)
 
-        last_output = ops.zeros((batch, self.output_size), self.compute_dtype)
-
-        def step(carry, x_t):
-            states, last_output = carry
-            x_t, m_t = x_t if mask is not None else (x_t, None)
-            output, new_states = self.cell(x_t, states if len(states) > 1 else states[0], training=training)
-            new_states = list(tree.flatten(new_states))
-            if m_t is not None:  # a padded step keeps the states and outputs zeros
-                new_states = [old + m_t * (new - old) for old, new in zip(states, new_states)]
-                last_output = last_output + m_t * (output - last_output)
-                output = output * m_t
-            else:
-                last_output = output
-            return (new_states, last_output), output
-
-        (states, last_output), outputs = recurrence.scan(
-            step, (states, last_output), xs, training=bool(training), reverse=self.go_backwards,
-            unroll=self.unroll,
-        )
-        if self.return_sequences:
-            if self.go_backwards:  # Keras order: the step processed first comes first
-                outputs = ops.flip(outputs, axis=0)
-            outputs = ops.transpose(outputs, (1, 0, 2))
+        if hasattr(self.cell, "sequence_call"):
+            outputs, states = self.cell.sequence_call(
+                sequences, states, mask, training=bool(training), return_sequences=self.return_sequences,
+                zero_output_for_mask=self.zero_output_for_mask, unroll=unroll,
+            )
         else:
-            outputs = last_output
+            outputs, states = self._step_over_time(sequences, states, mask, training, unroll)
+        _reset_dropout_masks(self.cell)
+
+        if self.stateful:
+            for variable, state in zip(self.states, tree.flatten(states)):
+                variable.assign(ops.cast(state, variable.dtype))
+        outputs = ops.cast(outputs, self.compute_dtype)
         if self.return_state:
+            states = [ops.cast(s, self.compute_dtype) for s in tree.flatten(states)]
             return [outputs, *states]
         return outputs
 
-    def compute_output_shape(self, inputs_shape, initial_state_shape=None, **kwargs):
-        check_sequence_inputs(self, inputs_shape)
-        batch, time = inputs_shape[0], inputs_shape[1]
+    def _check_unroll(self, sequences_shape):
+        if self.unroll is True and sequences_shape[1] is None:
+            raise ValueError(
+                f"`{type(self).__name__}(unroll=True)` unrolls every step, so the number of steps must be "
+                f"known: give `keras.Input` a fixed `shape[0]`, or pass an int `unroll`. "
+                f"Received: sequences.shape={tuple(sequences_shape)}"
+            )
+
+    def _initial_states(self, sequences, initial_state):
+        batch = ops.shape(sequences)[0]
+        if initial_state is None:
+            if self.stateful:
+                states = list(self.states)
+            else:
+                states = self.get_initial_state(batch)
+        else:
+            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            expected = len(tree.flatten(self._state_structure()))
+            if len(tree.flatten(states)) != expected:
+                raise ValueError(
+                    f"`{type(self).__name__}` over {type(self.cell).__name__} expects {expected} initial state "
+                    f"tensor(s). Received: {len(tree.flatten(states))}"
+                )
+            for i, (state, size) in enumerate(zip(tree.flatten(states), tree.flatten(self._state_structure()))):
+                shape = tuple(state.shape)
+                if len(shape) != 2 or shape[-1] not in (None, size):
+                    raise ValueError(
+                        f"`{type(self).__name__}` expects `initial_state[{i}]` of shape (batch, {size}). "
+                        f"Received: initial_state[{i}].shape={shape}"
+                    )
+        if self.stateful and sequences.shape[0] is not None and self.states:
+            expected_batch = self.states[0].shape[0]
+            if sequences.shape[0] != expected_batch:
+                raise ValueError(
+                    f"`{type(self).__name__}(stateful=True)` was built for a batch size of {expected_batch}: "
+                    f"every batch must have that batch size. Received: sequences.shape={tuple(sequences.shape)}"
+                )
+        # The states live in the cell's dtype (e.g. float16 for a cell made under mixed_float16).
+        dtype = self.cell.compute_dtype
+        states = [ops.cast(s, dtype) for s in tree.flatten(states)]
+        # In the structure the cell expects (a `StackedRNNCells` takes one list per cell).
+        return tree.pack_sequence_as(self._state_structure(), states)
+
+    def _state_structure(self):
+        sizes = self.cell.state_size
+        return list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
+
+    def _step_over_time(self, sequences, states, mask, training, unroll):
+        """Steps `cell.call` over time with Keras's masking conventions: `(outputs, states)`."""
+        cell_kwargs = {}
+        if getattr(self.cell, "_call_has_training_arg", True):
+            cell_kwargs["training"] = training
+        # Dropout masks are drawn once, before the loop, so the loop itself is stateless (JAX).
+        _prepare_dropout_masks(self.cell, sequences[:, 0], states)
+        dtype = self.cell.compute_dtype
+        xs = time_major(sequences)
+        mask_tm = None if mask is None else ops.expand_dims(ops.transpose(mask), -1)  # (time, batch, 1)
+        zeros = ops.zeros((ops.shape(sequences)[0], self.output_size), dtype)
+
+        def step(carry, inputs):
+            states, last_output = carry
+            x_t, m_t = inputs if mask_tm is not None else (inputs, None)
+            if m_t is not None:  # a NaN or inf in a padded input reaches nothing
+                x_t = ops.where(m_t, x_t, ops.zeros_like(x_t))
+            output, new_states = self.cell(x_t, states, **cell_kwargs)
+            new_states = new_states if tree.is_nested(new_states) else [new_states]
+            new_states = tree.pack_sequence_as(states, tree.flatten(new_states))
+            output = ops.cast(output, dtype)
+            if m_t is not None:
+                new_states = tree.map_structure(lambda new, old: ops.where(m_t, new, old), new_states, states)
+                output = ops.where(m_t, output, zeros if self.zero_output_for_mask else last_output)
+            return (new_states, output), (output if self.return_sequences else ())
+
+        xs = xs if mask_tm is None else (xs, mask_tm)
+        (states, last_output), outputs = recurrence.scan(
+            step, (states, zeros), xs, training=bool(training), unroll=unroll,
+        )
+        return (time_major(outputs) if self.return_sequences else last_output), states
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        check_sequence_inputs(self, sequences_shape)
+        batch, time = sequences_shape[0], sequences_shape[1]
         outputs = (batch, time, self.output_size) if self.return_sequences else (batch, self.output_size)
         if self.return_state:
-            return [outputs] + [(batch, n) for n in _state_sizes(self.cell)]
+            return [outputs] + [(batch, n) for n in tree.flatten(self.state_size)]
         return outputs
 
     def compute_mask(self, inputs, mask=None):
-        return sequence_output_mask(self, mask, num_states=len(_state_sizes(self.cell)))
+        return sequence_output_mask(self, mask, num_states=len(tree.flatten(self.state_size)))
 
     def get_config(self):
         config = {
@@ -144,7 +261,9 @@ class Recurrent(keras.layers.Layer):
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
             "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
         }
         return {**super().get_config(), **config}
 
@@ -153,3 +272,24 @@ class Recurrent(keras.layers.Layer):
         config = dict(config)
         config["cell"] = keras.saving.deserialize_keras_object(config["cell"])
         return cls(**config)
+
+
+def _prepare_dropout_masks(cell, step_input, states):
+    """Draws the per-sequence dropout masks of `cell` (and of stacked cells) before the loop."""
+    if DropoutRNNCell and isinstance(cell, DropoutRNNCell):
+        first = tree.flatten(states)[0]
+        cell.get_dropout_mask(step_input)
+        cell.get_recurrent_dropout_mask(first)
+    if isinstance(cell, keras.layers.StackedRNNCells):
+        for inner, inner_states in zip(cell.cells, states):
+            _prepare_dropout_masks(inner, step_input, inner_states)
+            inner_states = list(inner_states) if tree.is_nested(inner_states) else [inner_states]
+            step_input, _ = inner(step_input, inner_states)  # the next cell's input
+
+
+def _reset_dropout_masks(cell):
+    if DropoutRNNCell and isinstance(cell, DropoutRNNCell):
+        cell.reset_dropout_mask()
+        cell.reset_recurrent_dropout_mask()
+    for inner in getattr(cell, "cells", ()):
+        _reset_dropout_masks(inner)

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from rnnzoo.cells.output_recurrence_cell import greedy_one_hot
-from rnnzoo.cells.vanilla_rnn_cell import validate_units
+from rnnzoo.foundation import validate_units
 from rnnzoo.layers.output_recurrent_rnn import OutputRecurrentRNN
 
 LAYER_NAME = "output_recurrent_rnn"

@@ -20,7 +20,7 @@ import numpy as np
 from keras import ops
 
 from rnnzoo.cells.output_recurrence_cell import sample_one_hot
-from rnnzoo.cells.vanilla_rnn_cell import validate_units
+from rnnzoo.foundation import validate_units
 from rnnzoo.layers.output_recurrent_rnn import OutputRecurrentRNN
 from rnnzoo.models.conditional_generator import one_hot_to_ids
 

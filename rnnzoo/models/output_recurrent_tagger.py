@@ -2,7 +2,7 @@
 
 import keras
 
-from rnnzoo.cells.vanilla_rnn_cell import validate_units
+from rnnzoo.foundation import validate_units
 from rnnzoo.layers.output_recurrent_rnn import OutputRecurrentRNN
 
 LAYER_NAME = "output_recurrent_rnn"

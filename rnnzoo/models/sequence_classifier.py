@@ -2,7 +2,7 @@
 
 import keras
 
-from rnnzoo.cells.vanilla_rnn_cell import validate_units
+from rnnzoo.foundation import validate_units
 from rnnzoo.layers.vanilla_rnn import VanillaRNN
 
 

@@ -18,7 +18,7 @@ from keras import ops
 
 from rnnzoo import decoding, recurrence
 from rnnzoo.cells.attention_decoder_cell import AttentionDecoderCell
-from rnnzoo.cells.vanilla_rnn_cell import validate_units
+from rnnzoo.foundation import validate_units
 from rnnzoo.decoding.common import top1
 from rnnzoo.layers.bidirectional import Bidirectional
 from rnnzoo.layers.recurrent import Recurrent

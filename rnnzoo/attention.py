@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from rnnzoo.cells.vanilla_rnn_cell import validate_units
+from rnnzoo.foundation import validate_units
 
 
 
