@@ -3,17 +3,13 @@
 import keras
 from keras import ops
 
-from rnnzoo import recurrence
 from rnnzoo.cells.output_recurrence_cell import OutputRecurrenceCell, greedy_one_hot, sample_one_hot
-from rnnzoo.foundation import check_sequence_inputs
+from rnnzoo.foundation import check_sequence_inputs, validate_unroll
+from rnnzoo.layers.recurrent import Recurrent
 
 
 _CELL_INITIALIZERS = ("kernel_initializer", "feedback_initializer", "recurrent_initializer",
                       "output_initializer", "bias_initializer")
-
-
-def _time_major(x):
-    return ops.transpose(x, (1, 0) + tuple(range(2, len(x.shape))))
 
 
 def shift_right(one_hot):
@@ -85,8 +81,7 @@ class OutputRecurrentRNN(keras.layers.Layer):
                 "`OutputRecurrentRNN(scheduled_sampling=...)` must be a bool. "
                 f"Received: scheduled_sampling={scheduled_sampling!r}"
             )
-        if isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
-            raise ValueError(f"`OutputRecurrentRNN(unroll=...)` must be an integer >= 1. Received: unroll={unroll!r}")
+        validate_unroll(unroll, "OutputRecurrentRNN")
         self.cell = OutputRecurrenceCell(units, num_classes, hidden_recurrence=hidden_recurrence,
                                          dtype=self.dtype_policy, name="cell", **cell_kwargs)
         self.units = units
@@ -136,54 +131,32 @@ class OutputRecurrentRNN(keras.layers.Layer):
             return self.cell.output(h), h  # (batch, time, num_classes), (batch, time, units)
         return self._teacher_forced_loop(projected, h0, y_prev, training)
 
-    def _teacher_forced_loop(self, projected, h0, y_prev, training):
-        def step(h, inputs):
-            px_t, y_prev_t = inputs
-            o, h = self.cell.step(px_t, h, y_prev_t)
-            return h, (o, h)
+    # The three loops are feeding policies over the one sequence layer, `Recurrent`: a
+    # `_FeedingStep` cell chooses `y(t-1)` from what it is given at each step.
 
-        _, (logits, hidden) = recurrence.scan(step, h0, (_time_major(projected), _time_major(y_prev)),
-                                              training=bool(training), unroll=self.unroll)
-        return _time_major(logits), _time_major(hidden)
+    def _teacher_forced_loop(self, projected, h0, y_prev, training):
+        return self._loop("teacher_forcing", [projected, y_prev], h0, training)
 
     def _scheduled_sampling(self, projected, h0, y_prev):
         shape = ops.shape(y_prev)
-        time_major_shape = (shape[1], shape[0], self.num_classes)
-        coins = keras.random.uniform(time_major_shape[:2] + (1,), seed=self.seed_generator)
-        noise = keras.random.uniform(time_major_shape, seed=self.seed_generator)
+        coins = keras.random.uniform((shape[0], shape[1], 1), seed=self.seed_generator)
+        noise = keras.random.uniform((shape[0], shape[1], self.num_classes), seed=self.seed_generator)
         p = ops.cast(self.sampling_probability, self.compute_dtype)
-
-        def step(carry, inputs):
-            h, own_prev = carry
-            px_t, true_prev_t, coin_t, noise_t = inputs
-            # With probability p, feed the model's own sample of y(t-1), else the truth.
-            use_own = ops.cast(ops.less(coin_t, p), self.compute_dtype)
-            fed = use_own * own_prev + (1.0 - use_own) * true_prev_t
-            o, h = self.cell.step(px_t, h, fed)
-            own = ops.stop_gradient(sample_one_hot(o, noise_t))
-            return (h, own), (o, h)
-
-        init = (h0, ops.zeros((shape[0], self.num_classes), self.compute_dtype))
-        _, (logits, hidden) = recurrence.scan(
-            step, init, (_time_major(projected), _time_major(y_prev), coins, noise), training=True, unroll=self.unroll
-        )
-        return _time_major(logits), _time_major(hidden)
+        # With probability p, feed the model's own sample of y(t-1), else the truth.
+        use_own = ops.cast(ops.less(coins, p), self.compute_dtype)
+        return self._loop("scheduled_sampling", [projected, y_prev, use_own, noise], h0, True)
 
     def _closed_loop(self, projected, h0, noise):
-        def step(carry, inputs):
-            h, y_prev = carry
-            px_t, noise_t = inputs if noise is not None else (inputs, None)
-            o, h = self.cell.step(px_t, h, y_prev)
-            y = greedy_one_hot(o) if noise_t is None else sample_one_hot(o, noise_t)
-            return (h, y), (o, h)
+        parts = [projected] + ([ops.cast(noise, self.compute_dtype)] if noise is not None else [])
+        # Inference loop on TF (the export-friendly one): it converts to TFLite builtins.
+        return self._loop("sample" if noise is not None else "greedy", parts, h0, False)
 
-        xs = _time_major(projected)
-        if noise is not None:
-            xs = (xs, _time_major(ops.cast(noise, self.compute_dtype)))
-        init = (h0, ops.zeros((ops.shape(projected)[0], self.num_classes), self.compute_dtype))
-        # Inference loop on TF (fixed buffer + scatter): it converts to TFLite builtins.
-        _, (logits, hidden) = recurrence.scan(step, init, xs, training=False, unroll=self.unroll)
-        return _time_major(logits), _time_major(hidden)
+    def _loop(self, policy, parts, h0, training):
+        step = _FeedingStep(self.cell, policy, dtype=self.dtype_policy)
+        loop = Recurrent(step, return_sequences=True, unroll=self.unroll, dtype=self.dtype_policy)
+        y0 = ops.zeros((ops.shape(h0)[0], self.num_classes), self.compute_dtype)
+        outputs = loop(ops.concatenate(parts, axis=-1), initial_state=[h0, y0], training=training)
+        return outputs[..., : self.num_classes], outputs[..., self.num_classes:]  # logits, h
 
     def _check_optional(self, name, value, rank, inputs, integer=False):
         if value is None:
@@ -221,6 +194,46 @@ class OutputRecurrentRNN(keras.layers.Layer):
             **{key: keras.initializers.serialize(getattr(cell, key)) for key in _CELL_INITIALIZERS},
         }
         return {**super().get_config(), **config}
+
+
+class _FeedingStep(keras.layers.Layer):
+    """Internal: one step of `OutputRecurrentRNN` under a feeding policy, as a Keras cell.
+
+    Its input at step t is the concatenation of the projected input `b + U x(t)` and what
+    the policy needs: the true `y(t-1)` (teacher forcing), also a 0/1 coin and uniform noise
+    (scheduled sampling), or noise (sampled closed loop). Its states are `[h, y_own]`, the
+    model's own last output as a one-hot; its output is `[o(t), h(t)]` concatenated.
+    Not serialized: the layer rebuilds it at every call.
+    """
+
+    POLICIES = ("teacher_forcing", "scheduled_sampling", "greedy", "sample")
+
+    def __init__(self, cell, policy, **kwargs):
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.policy = policy
+        self.state_size = [cell.units, cell.num_classes]
+        self.output_size = cell.num_classes + cell.units
+
+    def build(self, input_shape):
+        pass  # the weights are the wrapped cell's
+
+    def call(self, inputs, states):
+        h, own_previous = states
+        units, classes = self.cell.units, self.cell.num_classes
+        projected, rest = inputs[:, :units], inputs[:, units:]
+        noise = None
+        if self.policy == "teacher_forcing":
+            fed = rest
+        elif self.policy == "scheduled_sampling":
+            truth, use_own, noise = rest[:, :classes], rest[:, classes:classes + 1], rest[:, classes + 1:]
+            fed = use_own * own_previous + (1.0 - use_own) * truth
+        else:  # closed loop: the model feeds itself
+            fed = own_previous
+            noise = rest if self.policy == "sample" else None
+        o, h = self.cell.step(projected, h, fed)
+        own = greedy_one_hot(o) if noise is None else sample_one_hot(o, noise)
+        return ops.concatenate([o, h], axis=-1), [h, ops.stop_gradient(own) if self.policy == "scheduled_sampling" else own]
 
 
 SCHEDULES = ("linear", "exponential", "inverse_sigmoid")

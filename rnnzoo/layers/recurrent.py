@@ -274,6 +274,29 @@ class Recurrent(keras.layers.Layer):
         return cls(**config)
 
 
+class StepFunction(keras.layers.Layer):
+    """Internal: a step function as a Keras cell, for a loop whose step closes over tensors of the
+    enclosing call (e.g. a decoder attending to its encoder's outputs), so that it still runs on
+    `Recurrent`, the one loop. Has no weights of its own and is never serialized.
+
+    Args:
+        step: `(inputs, states) -> (output, new_states)`, the Keras cell contract.
+        state_size: list of ints. output_size: int.
+    """
+
+    def __init__(self, step, state_size, output_size, **kwargs):
+        super().__init__(**kwargs)
+        self.step = step
+        self.state_size = list(state_size)
+        self.output_size = output_size
+
+    def build(self, input_shape):
+        pass
+
+    def call(self, inputs, states):
+        return self.step(inputs, states)
+
+
 def _prepare_dropout_masks(cell, step_input, states):
     """Draws the per-sequence dropout masks of `cell` (and of stacked cells) before the loop."""
     if DropoutRNNCell and isinstance(cell, DropoutRNNCell):

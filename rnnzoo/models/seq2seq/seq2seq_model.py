@@ -16,12 +16,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from rnnzoo import decoding, recurrence
+from rnnzoo import decoding
 from rnnzoo.cells.attention_decoder_cell import AttentionDecoderCell
 from rnnzoo.foundation import validate_units
 from rnnzoo.decoding.common import top1
 from rnnzoo.layers.bidirectional import Bidirectional
-from rnnzoo.layers.recurrent import Recurrent
+from rnnzoo.layers.recurrent import Recurrent, StepFunction
 from rnnzoo.models.seq2seq.seq2seq_tokenizer import END, PAD, START, UNK, CharacterVocabulary
 from rnnzoo.models.tree_classifier import MaskedSparseCategoricalAccuracy
 
@@ -204,18 +204,24 @@ class Seq2Seq(keras.Model):
         else:
             xs = embedded
 
-        def step(carry, x_t):
-            state, previous_logits = carry
+        vocabulary_size = len(self.target_vocabulary)
+
+        def step(x_t, states):  # teacher forcing, or scheduled sampling of the previous prediction
+            state, previous_logits = states
             if sampling:
-                x_t, use = x_t
+                x_t, use = x_t[:, :-1], x_t[:, -1:]
                 predicted = self.target_embedding(top1(ops.stop_gradient(previous_logits)))
                 x_t = use * predicted + (1.0 - use) * x_t
             logits, state, _ = self.decoder_cell.step(x_t, state, constants)
-            return (state, logits), logits
+            return logits, [state, logits]
 
-        initial_logits = ops.zeros((batch, len(self.target_vocabulary)), self.compute_dtype)
-        _, logits = recurrence.scan(step, (state, initial_logits), xs, training=bool(training))
-        return ops.transpose(logits, (1, 0, 2))  # (batch, target_time, vocabulary)
+        decoder = Recurrent(
+            StepFunction(step, [self.decoder_cell.units, vocabulary_size], vocabulary_size, dtype=self.dtype_policy),
+            return_sequences=True, dtype=self.dtype_policy,
+        )
+        initial_logits = ops.zeros((batch, vocabulary_size), self.compute_dtype)
+        sequence = ops.transpose(xs if not sampling else ops.concatenate(xs, axis=-1), (1, 0, 2))
+        return decoder(sequence, initial_state=[state, initial_logits], training=training)  # (batch, target_time, vocabulary)
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
         """Keras `compile` with this model's defaults: masked sequence cross-entropy, token accuracy."""
