@@ -111,3 +111,53 @@ def test_doctests_are_collected():
         "rnnzoo/models/vanilla_tagger.py::rnnzoo.models.vanilla_tagger.vanilla_tagger",
     ]:
         assert item in collected, (item, collected)
+
+
+# Where a time loop may live: the engine, the one sequence layer, the vanilla cell's explicit BPTT
+# (its whole-sequence hook), the decoders' search loops, the tree layer's level loop (its own
+# engine, section 10.6) and the diagnostics' Jacobian products. Every other loop over time must go
+# through `rnnzoo.layers.Recurrent` (e.g. as a feeding policy, a `StepFunction` cell).
+LOOP_OWNERS = {
+    "rnnzoo/recurrence.py", "rnnzoo/layers/recurrent.py", "rnnzoo/bptt.py", "rnnzoo/bptt_wiring.py",
+    "rnnzoo/decoding/greedy.py", "rnnzoo/decoding/beam_search.py", "rnnzoo/layers/tree_layer.py",
+    "rnnzoo/diagnostics/spectrum.py",
+}
+
+
+def test_recurrent_is_the_only_sequence_loop_over_cells():
+    offenders = []
+    for folder, _, files in os.walk(os.path.join(ROOT, "rnnzoo")):
+        for name in files:
+            path = os.path.relpath(os.path.join(folder, name), ROOT)
+            if not name.endswith(".py") or path in LOOP_OWNERS:
+                continue
+            with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+                source = f.read()
+            for loop in ("recurrence.scan(", "ops.scan(", "ops.fori_loop(", "ops.while_loop(", "tf.while_loop("):
+                if loop in source:
+                    offenders.append(f"{path}: {loop}")
+    assert not offenders, offenders
+
+
+def test_no_cell_imports_a_layer_and_no_module_imports_a_private_name():
+    import ast
+
+    problems = []
+    for folder, _, files in os.walk(os.path.join(ROOT, "rnnzoo")):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            relative = os.path.relpath(path, ROOT)
+            with open(path, encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rnnzoo"):
+                    if relative.startswith("rnnzoo/cells/") and node.module.startswith("rnnzoo.layers"):
+                        problems.append(f"{relative}: a cell imports {node.module}")
+                    problems += [f"{relative}: imports {node.module}.{a.name}" for a in node.names
+                                 if a.name.startswith("_") and not a.name.startswith("__")]
+                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in (
+                        "bptt", "bptt_wiring", "recurrence", "foundation") and node.attr.startswith("_"):
+                    problems.append(f"{relative}: uses {node.value.id}.{node.attr}")
+    assert not problems, problems

@@ -29,21 +29,28 @@ class Bidirectional(keras.layers.Layer):
 
     `h(t)` summarizes the past `x(1..t)` and `g(t)` the future `x(t..tau)`; the output at step
     `t` merges the two, so it can depend on the whole sequence. This is composition, not a new
-    loop (as in Flax): the forward layer is `layer` itself, the backward layer is a fresh layer
-    built from `layer.get_config()` with `go_backwards=True` (its own weights), and its
-    sequence outputs are flipped back into input order before merging.
+    loop (as in Flax), and Keras's `Bidirectional` contract: `forward_layer` and
+    `backward_layer` are new layers rebuilt from `layer`'s full serialization (every argument
+    kept, the backward one with `go_backwards=True`, each with its own weights) unless
+    `backward_layer` is given; the backward sequence outputs are flipped back into input order
+    before merging. As in Keras, both directions output zeros at padded steps when they return
+    sequences (`zero_output_for_mask = return_sequences`).
 
     Masks: padded steps carry the state unchanged, so on a right-padded sequence the backward
     layer, which meets the padding first, starts at the sequence's own last valid step with its
     initial state; the outputs at valid steps equal those for the unpadded sequence.
 
     Args:
-        layer: an rnnzoo recurrent layer with `go_backwards=False`: `VanillaRNN`,
-            `Recurrent`, `DeepRNN` (or any layer with `go_backwards`, `return_sequences`,
-            `return_state` and a `get_config` round-trip, e.g. `keras.layers.GRU`, whose
-            outputs at padded steps then follow Keras's convention instead of being zero).
+        layer: a recurrent layer with `go_backwards=False`: `VanillaRNN`, `Recurrent`,
+            `DeepRNN`, or any layer with `go_backwards`, `return_sequences`, `return_state`
+            and a serialization round-trip (e.g. `keras.layers.GRU`).
         merge_mode: `"concat"`, `"sum"`, `"ave"`, `"mul"` or None (return both directions
             as a list `[forward, backward]`).
+        weights: optional list of weights, the forward layer's then the backward layer's,
+            set when the layer is built.
+        backward_layer: optional recurrent layer with `go_backwards=True` for the backward
+            direction (it must agree with `layer` on `return_sequences`, `return_state` and
+            `stateful`).
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:

@@ -145,7 +145,7 @@ class Recurrent(keras.layers.Layer):
         if self.go_backwards:
             sequences = ops.flip(sequences, axis=1)
             mask = None if mask is None else ops.flip(mask, axis=1)
-        unroll = (sequences.shape[1] or 1) if self.unroll is True else int(self.unroll)
+        unroll = (sequences.shape[1] or 1) if self.unroll is True else max(int(self.unroll), 1)
 
         if hasattr(self.cell, "sequence_call"):
             outputs, states = self.cell.sequence_call(
