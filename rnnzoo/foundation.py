@@ -80,10 +80,12 @@ def check_sequence_inputs(layer, inputs_shape, inputs_dtype=None, features=None,
             f"`{name}` expects inputs of shape (batch, time, features), i.e. rank 3. "
             f"Received: inputs.shape={shape}"
         )
-    if inputs_dtype is not None and not keras.backend.is_float_dtype(inputs_dtype):
+    if inputs_dtype is not None and not (
+        keras.backend.is_float_dtype(inputs_dtype) or keras.backend.is_int_dtype(inputs_dtype)
+    ):
         raise TypeError(
-            f"`{name}` expects floating-point inputs; embed integer token ids first (e.g. with "
-            f"`keras.layers.Embedding`) or cast them. Received: inputs.dtype={keras.backend.standardize_dtype(inputs_dtype)}"
+            f"`{name}` expects numeric inputs (integers are used as numbers, as Keras does; embed token ids "
+            f"with `keras.layers.Embedding` instead). Received: inputs.dtype={keras.backend.standardize_dtype(inputs_dtype)}"
         )
     if shape[1] == 0:
         raise ValueError(f"`{name}` needs at least one time step. Received: inputs.shape={shape}")

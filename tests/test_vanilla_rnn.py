@@ -437,9 +437,15 @@ def test_feature_size_differs_from_built_weights():
         layer(np.zeros((2, 5, 6), "float32"))
 
 
-def test_integer_inputs():
-    with pytest.raises(TypeError, match=r"`VanillaRNN` expects floating-point inputs.*Received: inputs\.dtype=int32"):
-        VanillaRNN(UNITS)(np.zeros((2, 5, 3), "int32"))
+def test_integer_inputs_are_numbers_as_in_keras_and_booleans_are_an_error():
+    x = np.arange(30).reshape((2, 5, 3)) % 4
+    layer = VanillaRNN(UNITS, return_sequences=True)
+    floats = to_numpy(layer(x.astype("float32")))
+    integers = layer(x.astype("int32"))
+    assert keras.backend.standardize_dtype(integers.dtype) == "float32"
+    np.testing.assert_array_equal(to_numpy(integers), floats)
+    with pytest.raises(TypeError, match=r"`VanillaRNN` expects numeric inputs.*Received: inputs\.dtype=bool"):
+        VanillaRNN(UNITS)(np.zeros((2, 5, 3), bool))
 
 
 @pytest.mark.parametrize("units", [0, -3, 2.5, None], ids=["zero", "negative", "float", "none"])

@@ -139,6 +139,8 @@ class Recurrent(keras.layers.Layer):
         check_sequence_inputs(self, sequences.shape, sequences.dtype, getattr(self, "_features", None),
                               None if mask is None else mask.shape)
         self._check_unroll(sequences.shape)
+        if not keras.backend.is_float_dtype(sequences.dtype):  # integers are numbers, as in Keras
+            sequences = ops.cast(sequences, self.compute_dtype)
         states = self._initial_states(sequences, initial_state)
         if mask is not None:
             mask = ops.cast(mask, "bool")
