@@ -4,11 +4,12 @@ Library code is backend-agnostic `keras.ops`; TensorFlow is imported only where 
 (export, the `tf.data` pipelines), lazily, so `import rnnzoo` works on the JAX backend without
 TensorFlow installed.
 
-`import rnnzoo` itself loads no backend: the subpackages (`rnnzoo.layers`, `rnnzoo.models`, ...)
-are imported on first use, and the first use of any of them imports the whole library, which
-also registers every rnnzoo class with Keras (`keras.saving.load_model` then needs no
-`custom_objects`). The command line (`rnnzoo.app`) relies on this to answer `--help` and
-`list` without Keras.
+`import rnnzoo` itself loads no backend: each subpackage (`rnnzoo.layers`, `rnnzoo.models`, ...)
+is imported on first use (`rnnzoo.layers.VanillaRNN` works after `import rnnzoo`). Importing a
+subpackage registers its classes with Keras: `keras.saving.load_model` of a saved zoo model needs
+no `custom_objects` once `rnnzoo.models` (which imports the layers and cells it uses) or the
+subpackage of its classes has been imported. The command line (`rnnzoo.app`) relies on this to
+answer `--help` and `list` without Keras.
 """
 
 import importlib
@@ -25,8 +26,6 @@ __all__ = [*_LIBRARY, "__version__"]
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError(f"module 'rnnzoo' has no attribute {name!r}")
-    for module in _LIBRARY:  # registers every class, as an eager `import rnnzoo` would
-        importlib.import_module(f"rnnzoo.{module}")
     return importlib.import_module(f"rnnzoo.{name}")
 
 

@@ -228,7 +228,7 @@ def _diagnose(args):
     _import_keras()
     import keras
 
-    import rnnzoo.models  # noqa: F401  (registers the zoo's classes for load_model)
+    import rnnzoo.cells, rnnzoo.layers, rnnzoo.models  # noqa: E401, F401  (register the zoo's classes for load_model)
     from rnnzoo import diagnostics
     from rnnzoo.app import recipes
 
@@ -254,7 +254,7 @@ def _attention(args):
     _import_keras()
     import keras
 
-    import rnnzoo.models  # noqa: F401  (registers the zoo's classes for load_model)
+    import rnnzoo.cells, rnnzoo.layers, rnnzoo.models  # noqa: E401, F401  (register the zoo's classes for load_model)
     from rnnzoo.models.seq2seq.seq2seq_plots import attention_matrix, plot_attention
 
     model = keras.saving.load_model(args.model, compile=False)

@@ -349,7 +349,7 @@ def load_run(run_dir):
                                 "(an interrupted run resumes when it is trained again with the same configuration).")
     import keras
 
-    import rnnzoo.models  # noqa: F401  (registers the zoo's classes for load_model)
+    import rnnzoo.cells, rnnzoo.layers, rnnzoo.models  # noqa: E401, F401  (register the zoo's classes for load_model)
 
     try:
         with open(run_file) as f:
