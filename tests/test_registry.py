@@ -116,6 +116,7 @@ def test_import_rnnzoo_loads_no_backend_until_used():
     assert done.stdout.splitlines() == ["[]", "True 0.1.0"], done.stdout + done.stderr[-2000:]
 
 
+@pytest.mark.tensorflow  # runs once: the subprocess sets its backend
 def test_cli_keeps_tensorflow_from_loading_jax():
     code = ("import sys\nfrom rnnzoo.app.cli import _import_keras\n_import_keras()\nimport keras\n"
             "print(keras.backend.backend(), 'tensorflow' in sys.modules, 'jax' in sys.modules)\n"
@@ -126,9 +127,11 @@ def test_cli_keeps_tensorflow_from_loading_jax():
         done.stdout + done.stderr[-2000:])
 
 
+@pytest.mark.tensorflow  # runs once: the subprocess sets its backend
 def test_an_error_after_tensorflow_loaded_is_one_line():
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")}
     done = subprocess.run([sys.executable, "-m", "rnnzoo", "evaluate", "no/such/run"], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300, env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})
+                          cwd=ROOT, timeout=300, env={**env, "KERAS_BACKEND": "tensorflow"})
     assert done.returncode == 2
     assert done.stderr == "rnnzoo evaluate: error: No run directory at 'no/such/run'.\n", done.stderr[-2000:]
 
