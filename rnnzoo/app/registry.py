@@ -185,10 +185,11 @@ KINDS = ("layer", "model", "task", "tool")
 
 
 def entries(kind=None):
-    """The catalogue's entries, in book order, optionally of one `kind` (see `KINDS`)."""
+    """The catalogue's entries in the book's order of sections, optionally of one `kind` (see `KINDS`)."""
     if kind is not None and kind not in KINDS:
         raise ValueError(f"`entries(kind=...)` must be one of {list(KINDS)} or None. Received: kind={kind!r}")
-    return [e for e in ENTRIES if kind is None or e.kind == kind]
+    rows = [e for e in ENTRIES if kind is None or e.kind == kind]
+    return sorted(rows, key=lambda e: tuple(int(part) for part in e.section.split(".")))
 
 
 def tasks_for(model):
@@ -233,11 +234,11 @@ def readme_tables():
             names, _, data = trains.partition(" or ")
             trains = ", ".join(code(n) for n in names.split(", ")) + (f" or {data}" if data else "")
         lines.append(f"| {e.section} | {e.figure or '—'} | {code(e.name)} | {e.kind} | {code(e.symbol)} | "
-                     f"{e.summary.replace('|', '/')} | {trains or '—'} |")
+                     f"{e.summary.replace('|', chr(92) + '|')} | {trains or '—'} |")
     lines += ["", "| book | task | Python | what it is | trained by |", "|---|---|---|---|---|"]
     for e in entries("task"):
         trained_by = ", ".join(code(m) for m in _trains_on(e).split(", ") if m)
-        lines.append(f"| {e.section} | {code(e.name)} | {code(e.symbol)} | {e.summary.replace('|', '/')} | "
+        lines.append(f"| {e.section} | {code(e.name)} | {code(e.symbol)} | {e.summary.replace('|', chr(92) + '|')} | "
                      f"{trained_by or '—'} |")
     return "\n".join(lines)
 
