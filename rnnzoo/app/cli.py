@@ -138,7 +138,7 @@ def _list(args):
 
 def _train(args):
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    config.validate()  # before loading a backend: a wrong value answers at once
+    config.validate(check_initializer=False)  # before loading a backend: a wrong value answers at once
     _import_keras()
     from rnnzoo.app import runs
 

@@ -77,7 +77,11 @@ class TrainConfig:
         elif self.task is None and self.model in RECIPES:
             self.task = RECIPES[self.model].default_task
 
-    def validate(self):
+    def validate(self, check_initializer=True):
+        """Raises `ValueError` (or `FileNotFoundError` for a missing data file) for a bad configuration.
+
+        `check_initializer=False` skips resolving `recurrent_initializer`, which imports Keras.
+        """
         recipe = _choose("model", self.model, RECIPES)
         if self.data is not None:
             if self.task is not None:
@@ -104,9 +108,10 @@ class TrainConfig:
         if self.distribute not in (None, *SUPPORTED_DISTRIBUTE):
             raise ValueError(f"`TrainConfig(distribute=...)` must be 'mirrored' (TensorFlow) or 'data_parallel' (JAX) "
                              f"or None. Received: distribute={self.distribute!r}")
-        from rnnzoo.initializers import recurrent_initializer
+        if check_initializer:
+            from rnnzoo.initializers import recurrent_initializer
 
-        recurrent_initializer(self.recurrent_initializer)
+            recurrent_initializer(self.recurrent_initializer)
         return self
 
     @property
