@@ -219,7 +219,9 @@ TREES = """(2 (1 not) (0 bad))
 
 
 @pytest.mark.slow
-def test_tree_classifier_from_a_tree_file_trains_evaluates_exports_and_resumes(tmp_path):
+def test_tree_classifier_from_a_tree_file_trains_evaluates_exports_and_resumes(tmp_path, capsys, monkeypatch):
+    from rnnzoo.app.cli import main
+
     (tmp_path / "trees.txt").write_text(TREES)
     args = ["train", "tree_classifier", "--data", "trees.txt", "--epochs", "2", "--units", "8", "--out", "run", "--quiet"]
     done = rnnzoo(*args, cwd=tmp_path)
@@ -231,20 +233,25 @@ def test_tree_classifier_from_a_tree_file_trains_evaluates_exports_and_resumes(t
     data = json.loads((tmp_path / "run" / "data.json").read_text())
     assert data["num_classes"] == 3 and {"not", "good", "bad"} <= set(data["tokens"])
 
-    done = rnnzoo("export", "run", "--format", "saved_model", "--format", "tflite", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # The same commands in this process (the subprocesses above checked the start-up and the logs).
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["export", "run", "--format", "saved_model", "--format", "tflite"]) == 0
+    assert capsys.readouterr().out.count(" PASS\n") == 2
     manifest = json.loads((tmp_path / "exports" / "tree_classifier" / "manifest.json").read_text())
     assert [e["format"] for e in manifest] == ["saved_model", "tflite"]
     assert all(e["parity"]["passed"] and e["parity"]["max_relative_error"] <= 1e-5 for e in manifest), manifest
 
-    again = rnnzoo(*args, cwd=tmp_path)  # a finished run: no second training, no new history rows
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "training finished earlier (2 epochs in history.csv)" in again.stdout and "Epoch 1/" not in again.stdout
+    assert main(args) == 0  # a finished run: no second training, no new history rows
+    out = capsys.readouterr().out
+    assert "run: training finished earlier (2 epochs in history.csv)" in out and "Epoch 1/" not in out
     assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 3
 
 
 @pytest.mark.slow
-def test_seq2seq_from_a_pairs_file_trains_evaluates_and_exports(tmp_path):
+def test_seq2seq_from_a_pairs_file_trains_evaluates_and_exports(tmp_path, capsys, monkeypatch):
+    from rnnzoo.app.cli import main
+
     rng = np.random.default_rng(0)
     words = ["".join(rng.choice(list("abcd"), size=rng.integers(1, 5))) for _ in range(60)]
     (tmp_path / "pairs.tsv").write_text("".join(f"{w}\t{w[::-1]}\n" for w in words))
@@ -263,8 +270,9 @@ def test_seq2seq_from_a_pairs_file_trains_evaluates_and_exports(tmp_path):
         "translate", "greedy", "beam_search"}
     assert not any(op.startswith("CUSTOM") or op.startswith("FLEX") for op in manifest[1]["tflite_ops"])
 
-    bad = tmp_path / "bad.tsv"
-    bad.write_text("abc\tcba\nno tab here\n")
-    done = rnnzoo("train", "seq2seq_attention", "--data", "bad.tsv", "--out", "bad", cwd=tmp_path)
-    assert done.returncode == 2 and "bad.tsv:2: expected one tab between source and target" in done.stderr
-    assert done.stderr.count("\n") == 1, done.stderr  # one line, nothing before it
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.tsv").write_text("abc\tcba\nno tab here\n")
+    capsys.readouterr()
+    assert main(["train", "seq2seq_attention", "--data", "bad.tsv", "--out", "bad"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.tsv:2: expected one tab between source and target" in err and err.count("\n") == 1, err
