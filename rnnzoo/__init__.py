@@ -3,14 +3,31 @@
 Library code is backend-agnostic `keras.ops`; TensorFlow is imported only where it is needed
 (export, the `tf.data` pipelines), lazily, so `import rnnzoo` works on the JAX backend without
 TensorFlow installed.
+
+`import rnnzoo` itself loads no backend: each subpackage (`rnnzoo.layers`, `rnnzoo.models`, ...)
+is imported on first use (`rnnzoo.layers.VanillaRNN` works after `import rnnzoo`). Importing a
+subpackage registers its classes with Keras: `keras.saving.load_model` of a saved zoo model needs
+no `custom_objects` once `rnnzoo.models` (which imports the layers and cells it uses) or the
+subpackage of its classes has been imported. The command line (`rnnzoo.app`) relies on this to
+answer `--help` and `list` without Keras.
 """
+
+import importlib
 
 __version__ = "0.1.0"
 
-from rnnzoo import bptt, cells, data, layers, models, recurrence  # noqa: E402
+# The library, in the order of its layers (each imports only those before it).
+_LIBRARY = ("bptt", "recurrence", "initializers", "cells", "layers", "models", "decoding", "data")
+_LAZY = (*_LIBRARY, "diagnostics", "export", "testing", "app")
 
-__all__ = ["bptt", "cells", "data", "layers", "models", "recurrence", "__version__"]
+__all__ = [*_LIBRARY, "__version__"]
 
-from rnnzoo import decoding  # noqa: E402
 
-__all__ += ["decoding"]
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'rnnzoo' has no attribute {name!r}")
+    return importlib.import_module(f"rnnzoo.{name}")
+
+
+def __dir__():
+    return sorted({*globals(), *_LAZY})

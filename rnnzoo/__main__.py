@@ -2,6 +2,6 @@
 
 import sys
 
-from rnnzoo.cli import main
+from rnnzoo.app.cli import main
 
 sys.exit(main())

@@ -262,7 +262,7 @@ def test_saved_model_and_tflite_match_keras(tmp_path):
 def test_listed_in_the_zoo():
     import importlib
 
-    from rnnzoo import zoo
+    from rnnzoo.app import registry as zoo
 
     names = {e.name: e for e in zoo.entries()}
     for name, symbol in [("bidirectional", Bidirectional), ("future_recall", tasks.future_recall)]:

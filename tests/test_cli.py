@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -73,12 +74,20 @@ def test_predict_rejects_missing_artifact_and_input(tmp_path):
     assert done.returncode == 2 and "No exported artifact" in done.stderr and "Traceback" not in done.stderr
 
 
+def native_log_lines(stderr):
+    from rnnzoo.app.cli import NATIVE_LOG_LINE
+
+    return [line for line in stderr.splitlines() if NATIVE_LOG_LINE.match(line) or "absl" in line]
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     done = rnnzoo("train", "vanilla_tagger", "--task", "delayed_recall", "--epochs", "3", "--units", "16",
                   "--out", "runs/quick", "--quiet", cwd=root)
     assert done.returncode == 0, done.stderr[-3000:]
+    # TensorFlow was imported, and its start-up lines (oneDNN, CUDA, absl) did not reach the terminal.
+    assert not native_log_lines(done.stderr), done.stderr[-2000:]
     return root, done.stdout
 
 
@@ -87,6 +96,11 @@ def test_train_evaluate_export_predict(trained_run):
     root, train_stdout = trained_run
     run = root / "runs" / "quick"
     assert "evaluation (test split)" in train_stdout
+    # Four significant digits: a small loss is not printed as 0.0000.
+    line = next(line for line in train_stdout.splitlines() if line.startswith("evaluation (test split)"))
+    assert "accuracy=1.000" in line and "=0.0000" not in line, line
+    loss = line.split("loss=")[1].split(",")[0]
+    assert 0 < float(loss) < 0.1 and re.fullmatch(r"0\.0*[1-9]\d{3}|[1-9]\.\d{3}e-\d+", loss), line
     for name in ("run.json", "model.keras", "history.json", "learning_curve.png", "evaluation.json", "checkpoints",
                  "logs", "backup"):
         assert (run / name).exists() or name == "backup", name  # the backup is deleted after a finished run
@@ -107,6 +121,7 @@ def test_train_evaluate_export_predict(trained_run):
         parity = entry["parity"]
         assert parity["passed"] and parity["max_relative_error"] <= 1e-5 and parity["max_abs_error"] <= 1e-5
     assert not any(op.startswith("CUSTOM") for op in manifest[1]["tflite_ops"])
+    assert not native_log_lines(done.stderr), done.stderr[-2000:]
 
     again = rnnzoo("export", "runs/quick", "--format", "tflite", "--version", "1", cwd=root)
     assert again.returncode == 2 and "exists; pass `--overwrite`" in again.stderr
@@ -151,16 +166,21 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
     process.wait()
     assert any(line.startswith("Epoch 3/4") for line in seen), "".join(seen)[-2000:]
     assert not (tmp_path / "interrupted" / "model.keras").exists()
+    backup_epoch = json.loads((tmp_path / "interrupted" / "backup" / "training_metadata.json").read_text())["epoch"]
+    assert backup_epoch == 2
 
     done = rnnzoo(*args, "--out", "interrupted", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Epoch 1/4" not in done.stdout and "Epoch 3/4" in done.stdout  # it resumed, not restarted
+    assert "resuming after epoch 2 of 4, from the backup in interrupted/backup" in done.stdout, done.stdout
     straight = keras.saving.load_model(tmp_path / "straight" / "model.keras")
     resumed = keras.saving.load_model(tmp_path / "interrupted" / "model.keras")
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-6)
     history = json.loads((tmp_path / "interrupted" / "history.json").read_text())
     assert history["epoch"] == [0, 1, 2, 3]
+    rows = (tmp_path / "interrupted" / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows] == ["epoch", "0", "1", "2", "3"]  # one row per epoch
 
 
 def test_rerunning_with_another_configuration_is_refused(tmp_path):
@@ -174,12 +194,85 @@ def test_rerunning_with_another_configuration_is_refused(tmp_path):
 @pytest.mark.parametrize("model", ["vanilla_regressor", "bidirectional_tagger", "deep_transition_tagger",
                                    "sequence_classifier"])
 def test_every_recipe_trains_evaluates_and_exports(tmp_path, model):
-    from rnnzoo import export, training
+    from rnnzoo.app import registry, runs
 
-    recipe = training.get_recipe(model)
-    config = training.TrainConfig(model=model, task=recipe.default_task, epochs=2, units=16)
-    results = training.train(config, str(tmp_path / "run"), verbose=0)
-    assert results["test_examples"] == training.get_task(recipe.default_task).sizes[2]
-    (entry,) = export.export_run(str(tmp_path / "run"), ["tflite"], out=str(tmp_path / "exports"))
+    config = runs.TrainConfig(model=model, epochs=2, units=16)
+    assert config.task == registry.RECIPES[model].default_task
+    results = runs.train(config, str(tmp_path / "run"), verbose=0, log=lambda line: None)
+    assert results["test_examples"] == registry.TASKS[config.task].sizes[2]
+    (entry,) = runs.export_run(str(tmp_path / "run"), ["tflite"], out=str(tmp_path / "exports"))
     assert entry["parity"]["passed"] and entry["parity"]["max_abs_error"] <= 1e-5, entry["parity"]
     assert not any(op.startswith("CUSTOM") for op in entry["tflite_ops"])
+
+
+TREES = """(2 (1 not) (0 bad))
+(0 (1 not) (2 (2 very) (2 good)))
+(2 (2 good) (1 film))
+(0 (0 bad) (1 (1 a) (1 film)))
+(1 (1 a) (1 film))
+(0 (1 not) (2 good))
+(2 (2 (2 very) (2 good)) (1 film))
+(1 (1 not) (1 (1 a) (1 film)))
+(2 (0 bad) (2 (1 not) (0 bad)))
+(0 (2 good) (0 (1 not) (2 good)))
+"""
+
+
+@pytest.mark.slow
+def test_tree_classifier_from_a_tree_file_trains_evaluates_exports_and_resumes(tmp_path, capsys, monkeypatch):
+    from rnnzoo.app.cli import main
+
+    (tmp_path / "trees.txt").write_text(TREES)
+    args = ["train", "tree_classifier", "--data", "trees.txt", "--epochs", "2", "--units", "8", "--out", "run", "--quiet"]
+    done = rnnzoo(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not native_log_lines(done.stderr), done.stderr[-2000:]
+    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert evaluation["task"] == "trees.txt" and evaluation["test_examples"] == 1  # 10 trees: 8 / 1 / 1
+    assert 0 <= evaluation["root_logits_accuracy"] <= 1
+    data = json.loads((tmp_path / "run" / "data.json").read_text())
+    assert data["num_classes"] == 3 and {"not", "good", "bad"} <= set(data["tokens"])
+
+    # The same commands in this process (the subprocesses above checked the start-up and the logs).
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["export", "run", "--format", "saved_model", "--format", "tflite"]) == 0
+    assert capsys.readouterr().out.count(" PASS\n") == 2
+    manifest = json.loads((tmp_path / "exports" / "tree_classifier" / "manifest.json").read_text())
+    assert [e["format"] for e in manifest] == ["saved_model", "tflite"]
+    assert all(e["parity"]["passed"] and e["parity"]["max_relative_error"] <= 1e-5 for e in manifest), manifest
+
+    assert main(args) == 0  # a finished run: no second training, no new history rows
+    out = capsys.readouterr().out
+    assert "run: training finished earlier (2 epochs in history.csv)" in out and "Epoch 1/" not in out
+    assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 3
+
+
+@pytest.mark.slow
+def test_seq2seq_from_a_pairs_file_trains_evaluates_and_exports(tmp_path, capsys, monkeypatch):
+    from rnnzoo.app.cli import main
+
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(list("abcd"), size=rng.integers(1, 5))) for _ in range(60)]
+    (tmp_path / "pairs.tsv").write_text("".join(f"{w}\t{w[::-1]}\n" for w in words))
+    done = rnnzoo("train", "seq2seq_fixed_context", "--data", "pairs.tsv", "--epochs", "1", "--units", "8",
+                  "--out", "run", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert evaluation["test_examples"] == 6 and 0 <= evaluation["exact_match"] <= 1
+    done = rnnzoo("export", "run", "--format", "saved_model", "--format", "tflite", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not native_log_lines(done.stderr), done.stderr[-2000:]
+    manifest = json.loads((tmp_path / "exports" / "seq2seq_fixed_context" / "manifest.json").read_text())
+    for entry in manifest:
+        assert entry["parity"]["passed"] and entry["parity"]["tokens_equal"], entry["parity"]
+    assert manifest[0]["parity"]["translations_equal"] and set(manifest[0]["signatures"]) == {
+        "translate", "greedy", "beam_search"}
+    assert not any(op.startswith("CUSTOM") or op.startswith("FLEX") for op in manifest[1]["tflite_ops"])
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.tsv").write_text("abc\tcba\nno tab here\n")
+    capsys.readouterr()
+    assert main(["train", "seq2seq_attention", "--data", "bad.tsv", "--out", "bad"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.tsv:2: expected one tab between source and target" in err and err.count("\n") == 1, err

@@ -15,7 +15,7 @@ import pytest
 from keras import ops
 
 from rnnzoo import bptt, bptt_wiring, diagnostics, initializers
-from rnnzoo.cli import main as cli_main
+from rnnzoo.app.cli import main as cli_main
 from rnnzoo.layers import VanillaRNN
 from rnnzoo.models import vanilla_tagger
 from rnnzoo.testing import gradients

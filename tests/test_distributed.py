@@ -22,7 +22,7 @@ else:
     import jax
     assert len(jax.devices()) == 2, jax.devices()
     strategy = "data_parallel"
-from rnnzoo import training
+from rnnzoo.app import runs as training
 losses = {}
 for distribute in (None, strategy):
     config = training.TrainConfig(model="vanilla_tagger", task="running_parity", epochs=3, seed=0,

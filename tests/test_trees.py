@@ -165,7 +165,7 @@ def test_import_does_not_import_tensorflow():
 def test_zoo_lists_the_tree_entries():
     import importlib
 
-    from rnnzoo import zoo
+    from rnnzoo.app import registry as zoo
 
     names = {e.name: e for e in zoo.entries()}
     for name in ("tree_layer", "tree_cell", "tree_classifier", "negation_sentiment"):

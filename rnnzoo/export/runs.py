@@ -1,4 +1,4 @@
-"""Exporting a training run: `exports/<model>/<version>/` for TF Serving, TFLite files, a manifest."""
+"""Exporting a model in the zoo's layout: `exports/<model>/<version>/` for TF Serving, TFLite files, a manifest."""
 
 import datetime
 import json
@@ -29,16 +29,6 @@ def _next_version(model_dir, fmt):
     while os.path.exists(_artifact_path(model_dir, version, fmt)):
         version += 1
     return version
-
-
-def _parity_inputs(run_dir):
-    from rnnzoo.training import get_task, load_run
-
-    config, _ = load_run(run_dir)
-    task = get_task(config.task)
-    x, _ = task.split("test", seed=config.seed)
-    x_long, _ = task.split("test", length=task.length + 8, num_examples=2, seed=config.seed)  # longer than trained on
-    return [x[:1], x[1:4], x[4:12], x_long]
 
 
 def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports", version=None, overwrite=False,
@@ -81,7 +71,7 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
             path = _artifact_path(model_dir, v, fmt)
             if os.path.exists(path):
                 if not overwrite:
-                    raise FileExistsError(f"{path} exists; pass `--overwrite` to replace it or `--version` to choose another.")
+                    raise FileExistsError(f"{path} exists. Pass `overwrite=True` to replace it, or another `version`.")
                 shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
             if saved_model is None:
                 saved_model = to_saved_model(model, os.path.join(tmp, "saved_model"))
@@ -112,20 +102,6 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
             })
     _update_manifest(model_dir, entries)
     return entries
-
-
-def export_run(run_dir, formats, out="exports", version=None, overwrite=False):
-    """Exports the model of a training run (`rnnzoo train --out RUN_DIR`) with `export_model`.
-
-    Parity is measured on real test inputs of the run's task, at several batch sizes and at a
-    longer length than trained on. Returns the manifest entries written.
-    """
-    from rnnzoo.training import load_run
-
-    config, model = load_run(run_dir)
-    metadata = {"run_dir": os.path.abspath(run_dir), "model": config.model, "task": config.task}
-    return export_model(model, _parity_inputs(run_dir), formats, out=out, version=version, overwrite=overwrite,
-                        metadata=metadata)
 
 
 def _size(path):

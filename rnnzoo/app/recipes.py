@@ -1,0 +1,307 @@
+"""The recipes behind `rnnzoo.app.registry`: each task's data and each model's builder.
+
+`load_data(config)` gives a `Data` (train, validation and test splits, and what the model
+needs to know about them: classes, vocabularies, lengths); `build_model(config, data)` the
+compiled model. Three families share that interface, so that `rnnzoo train`, `evaluate`
+and `export` treat them alike:
+
+- sequences (`rnnzoo.data.tasks`): arrays `x (batch, time, features)`;
+- trees (`rnnzoo.data.trees`): the generated `negation_sentiment` task or a bracketed-tree file;
+- string pairs (`rnnzoo.data.seq2seq_tasks`): a generated task or a tab-separated pairs file.
+
+A data file is split by a fixed permutation of its lines (`seed`): 80% train, 10% validation,
+10% test.
+"""
+
+import dataclasses
+import importlib
+
+import keras
+import numpy as np
+
+from rnnzoo.app.registry import RECIPES, TASKS
+
+
+@dataclasses.dataclass
+class Data:
+    """The three splits of a run's data, each `(inputs, targets)`, and what describes them.
+
+    `info` is JSON-able (saved in RUN_DIR/data.json): for trees `num_classes` and the
+    vocabulary's `tokens`; for string pairs the alphabets and maximum lengths; `test_texts`
+    holds the test split's `(sources, targets)` strings of a translation task.
+    """
+
+    family: str  # "sequence", "tree" or "translation"
+    train: tuple
+    validation: tuple
+    test: tuple
+    info: dict
+    test_texts: tuple = None
+
+
+def family(task_kind):
+    return {"tree_labels": "tree", "translation": "translation"}.get(task_kind, "sequence")
+
+
+def _generator(spec):
+    module, _, name = spec.generator.partition(":")
+    function = getattr(importlib.import_module(module), name)
+    options = dict(spec.options)
+    return lambda *args, **kwargs: function(*args, **{**options, **kwargs})
+
+
+def _split_seed(seed, index):
+    # Each split has its own stream: the test data is never generated from the training seed.
+    return 1000 * seed + index
+
+
+def generate(task, num_examples, length, seed=0):
+    """`num_examples` examples of a generated sequence task at `length`, with the task's options."""
+    return _generator(TASKS[task])(num_examples, length, seed=seed)
+
+
+def sequence_split(task, split, seed=0, length=None, num_examples=None):
+    """`(x, y)` of a generated sequence task's split (`"train"`, `"validation"` or `"test"`)."""
+    spec = TASKS[task]
+    index = ("train", "validation", "test").index(split)
+    return _generator(spec)(num_examples or spec.sizes[index], length or spec.length, seed=_split_seed(seed, index))
+
+
+def _file_splits(items, seed, what, path):
+    if len(items) < 3:
+        raise ValueError(f"{path!r} holds {len(items)} {what}; at least 3 are needed (train, validation and test "
+                         f"take 80%, 10%, 10%). Received: {len(items)} {what}")
+    order = np.random.default_rng(seed).permutation(len(items))
+    num_test = num_validation = max(1, len(items) // 10)
+    num_train = len(items) - num_test - num_validation
+    parts = np.split(order, [num_train, num_train + num_validation])
+    return [[items[i] for i in part] for part in parts]
+
+
+# -- trees ---------------------------------------------------------------------------------------
+
+
+def _tree_data(config):
+    from rnnzoo.data import trees as T
+
+    if config.data:
+        splits = _file_splits(T.read_trees(config.data), config.seed, "trees", config.data)
+        num_classes = 1 + max(node.label for tree in sum(splits, []) for node in tree.nodes())
+    else:
+        spec = TASKS[config.task]
+        generate = _generator(spec)
+        splits = [generate(n, seed=_split_seed(config.seed, i)) for i, n in enumerate(spec.sizes)]
+        num_classes = spec.num_classes
+    vocabulary = T.build_vocabulary(splits[0])
+    encoded = [T.split_inputs_targets(T.encode_trees(s, vocabulary)) for s in splits]
+    return Data("tree", *encoded, info={"num_classes": int(num_classes), "tokens": vocabulary.tokens})
+
+
+def tree_batches(trees_info, trees):
+    """Encodes a list of `Tree`s with a run's vocabulary: the model's input dict."""
+    from rnnzoo.data import trees as T
+
+    vocabulary = T.Vocabulary(trees_info["tokens"][2:], unknown_token=trees_info["tokens"][1])
+    return T.split_inputs_targets(T.encode_trees(trees, vocabulary))[0]
+
+
+# -- string pairs ----------------------------------------------------------------------------------
+
+
+def read_pairs(path):
+    """`(sources, targets)` from a file of tab-separated pairs, one per line (blank lines skipped)."""
+    sources, targets = [], []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            if line.count("\t") != 1:
+                raise ValueError(f"{path}:{number}: expected one tab between source and target. "
+                                 f"Received: {line!r}")
+            source, target = line.split("\t")
+            sources.append(source)
+            targets.append(target)
+    return sources, targets
+
+
+def _translation_data(config):
+    from rnnzoo.data import seq2seq_tasks
+
+    if config.data:
+        pairs = list(zip(*read_pairs(config.data)))
+        splits = [tuple(map(list, zip(*part))) for part in _file_splits(pairs, config.seed, "pairs", config.data)]
+        source_characters = "".join(sorted({c for s in splits[0][0] for c in s}))
+        target_characters = "".join(sorted({c for t in splits[0][1] for c in t}))
+    else:
+        spec = TASKS[config.task]
+        generate = _generator(spec)
+        train = generate(spec.sizes[0], seed=_split_seed(config.seed, 0))
+        seen = set(train[0])
+        validation = seq2seq_tasks.held_out(generate, spec.sizes[1], seen, seed=_split_seed(config.seed, 1))
+        test = seq2seq_tasks.held_out(generate, spec.sizes[2], seen | set(validation[0]), seed=_split_seed(config.seed, 2))
+        splits = [train, validation, test]
+        source_characters, target_characters = seq2seq_tasks.ALPHABETS[config.task]
+    if not source_characters or not target_characters:
+        raise ValueError(f"The training pairs of {config.data!r} have empty sources or targets only. "
+                         f"Received: {len(splits[0][0])} training pairs")
+    info = {
+        "source_characters": source_characters,
+        "target_characters": target_characters,
+        "max_source_length": max(1, max(len(s) for split in splits for s in split[0])),
+        "max_target_length": max(1, max(len(t) for split in splits for t in split[1])),
+    }
+    from rnnzoo.models.seq2seq.seq2seq_tokenizer import CharacterVocabulary
+
+    source_vocabulary = CharacterVocabulary(source_characters)
+    target_vocabulary = CharacterVocabulary(target_characters)
+
+    def encode(sources, targets):
+        target_in, target_out = target_vocabulary.teacher_forcing(list(targets), info["max_target_length"] + 1)
+        source = source_vocabulary.encode(list(sources), info["max_source_length"] + 1)
+        return {"source": source, "target_in": target_in}, target_out
+
+    encoded = [encode(*split) for split in splits]
+    return Data("translation", *encoded, info=info, test_texts=tuple(splits[2]))
+
+
+# -- sequences ------------------------------------------------------------------------------------
+
+
+def _sequence_data(config):
+    spec = TASKS[config.task]
+    x_train, y_train = sequence_split(config.task, "train", config.seed)
+    # One fixed order, so that a resumed run sees exactly the batches an uninterrupted one sees.
+    order = np.random.default_rng(config.seed).permutation(len(x_train))
+    return Data("sequence", (x_train[order], y_train[order]), sequence_split(config.task, "validation", config.seed),
+                sequence_split(config.task, "test", config.seed),
+                info={"num_classes": spec.num_classes, "features": spec.features, "length": spec.length})
+
+
+def load_data(config):
+    """The `Data` of a `rnnzoo.app.runs.TrainConfig`."""
+    kind = family(TASKS[config.task].kind if config.task else RECIPES[config.model].task_kinds[0])
+    return {"sequence": _sequence_data, "tree": _tree_data, "translation": _translation_data}[kind](config)
+
+
+# -- models ----------------------------------------------------------------------------------------
+
+
+def vanilla_tagger(info, units, recurrent_initializer):
+    from rnnzoo.models.vanilla_tagger import vanilla_tagger as build
+
+    return build(info["num_classes"], info["features"], units, recurrent_initializer=recurrent_initializer)
+
+
+def vanilla_regressor(info, units, recurrent_initializer):
+    """`VanillaRNN` read at the last step, `output_units` real outputs (sequence to one)."""
+    from rnnzoo.layers.vanilla_rnn import VanillaRNN
+
+    inputs = keras.Input((None, info["features"]), name="x")
+    outputs = VanillaRNN(units, output_units=info["num_classes"], recurrent_initializer=recurrent_initializer,
+                         name="vanilla_rnn")(inputs)
+    return keras.Model(inputs, outputs, name="vanilla_regressor")
+
+
+def bidirectional_tagger(info, units, recurrent_initializer):
+    """`Bidirectional(VanillaRNN)` with a per-step softmax output."""
+    from rnnzoo.layers.bidirectional import Bidirectional
+    from rnnzoo.layers.vanilla_rnn import VanillaRNN
+
+    inputs = keras.Input((None, info["features"]), name="x")
+    h = Bidirectional(VanillaRNN(units, return_sequences=True, recurrent_initializer=recurrent_initializer,
+                                 name="vanilla_rnn"))(inputs)
+    return keras.Model(inputs, keras.layers.Dense(info["num_classes"], name="logits")(h), name="bidirectional_tagger")
+
+
+def deep_transition_tagger(info, units, recurrent_initializer):
+    """`DeepTransitionCell` (depth 2, skip connection) with a per-step softmax output."""
+    from rnnzoo.cells.deep_transition_cell import DeepTransitionCell
+    from rnnzoo.layers.recurrent import Recurrent
+
+    inputs = keras.Input((None, info["features"]), name="x")
+    cell = DeepTransitionCell(units, transition_depth=2, skip_connection=True, recurrent_initializer=recurrent_initializer)
+    h = Recurrent(cell, return_sequences=True, name="deep_transition")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(info["num_classes"], name="logits")(h), name="deep_transition_tagger")
+
+
+def sequence_classifier(info, units, recurrent_initializer):
+    from rnnzoo.models.sequence_classifier import sequence_classifier as build
+
+    return build(info["num_classes"], info["features"], units, mask_value=-1.0, recurrent_initializer=recurrent_initializer)
+
+
+def tree_classifier(info, units, recurrent_initializer):
+    from rnnzoo.models.tree_classifier import tree_classifier as build
+
+    return build(len(info["tokens"]), info["num_classes"], embedding_dim=16, units=units)
+
+
+def _seq2seq(attention, name):
+    def build(info, units, recurrent_initializer):
+        from rnnzoo.models.seq2seq import Seq2Seq
+
+        return Seq2Seq(info["source_characters"], info["target_characters"], embedding_dim=32, hidden_dim=units,
+                       attention=attention, max_source_length=info["max_source_length"],
+                       max_target_length=info["max_target_length"], name=name)
+
+    build.__name__ = name
+    return build
+
+
+seq2seq_attention = _seq2seq(True, "seq2seq_attention")
+seq2seq_fixed_context = _seq2seq(False, "seq2seq_fixed_context")
+
+BUILDERS = {
+    "vanilla_tagger": vanilla_tagger,
+    "vanilla_regressor": vanilla_regressor,
+    "bidirectional_tagger": bidirectional_tagger,
+    "deep_transition_tagger": deep_transition_tagger,
+    "sequence_classifier": sequence_classifier,
+    "tree_classifier": tree_classifier,
+    "seq2seq_attention": seq2seq_attention,
+    "seq2seq_fixed_context": seq2seq_fixed_context,
+}
+
+
+def build_model(config, info):
+    """The compiled model of a `TrainConfig` on data described by `info` (`Data.info`)."""
+    from rnnzoo.initializers import recurrent_initializer
+
+    model = BUILDERS[config.model](info, config.units, recurrent_initializer(config.recurrent_initializer))
+    # Pascanu et al. (2013) rescale the whole gradient when its norm exceeds the threshold:
+    # Keras's `global_clipnorm` (its `clipnorm` would clip each weight separately).
+    optimizer = keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clipnorm)
+    kind = TASKS[config.task].kind if config.task else RECIPES[config.model].task_kinds[0]
+    if kind == "tree_labels":
+        from rnnzoo.models.tree_classifier import compile_tree_classifier
+
+        return compile_tree_classifier(model, optimizer=optimizer)
+    if kind == "translation":
+        model.compile(optimizer=optimizer)  # Seq2Seq's own masked loss and token accuracy
+    elif kind == "regression":
+        model.compile(optimizer=optimizer, loss=keras.losses.MeanSquaredError(), metrics=["mae"])
+    else:
+        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+    return model
+
+
+def parity_inputs(config, data):
+    """Real test inputs for the export parity check: several batch sizes (and longer sequences)."""
+    if data.family == "tree":
+        from rnnzoo.data import trees as T
+
+        if config.data:
+            test = _file_splits(T.read_trees(config.data), config.seed, "trees", config.data)[2]
+        else:
+            test = _generator(TASKS[config.task])(TASKS[config.task].sizes[2], seed=_split_seed(config.seed, 2))
+        largest = sorted(test, key=lambda t: -t.num_nodes)[:2]
+        return [tree_batches(data.info, part) for part in (test[:1], test[1:4], test[4:12], largest) if part]
+    x = data.test[0]
+    if data.family == "translation":
+        return [x["source"][:1], x["source"][1:4], x["source"][4:12]]
+    spec = TASKS[config.task]
+    x_long, _ = sequence_split(config.task, "test", config.seed, length=spec.length + 8, num_examples=2)
+    return [x[:1], x[1:4], x[4:12], x_long]  # the last longer than trained on
+
