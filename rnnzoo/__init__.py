@@ -8,11 +8,13 @@ TensorFlow installed.
 is imported on first use (`rnnzoo.layers.VanillaRNN` works after `import rnnzoo`). Importing a
 subpackage registers its classes with Keras: `keras.saving.load_model` of a saved zoo model needs
 no `custom_objects` once `rnnzoo.models` (which imports the layers and cells it uses) or the
-subpackage of its classes has been imported. The command line (`rnnzoo.app`) relies on this to
+subpackage of its classes has been imported, and `import rnnzoo` after `import keras` imports
+`cells`, `layers` and `models` at once (the backend is loaded by then anyway). The command line (`rnnzoo.app`) relies on this to
 answer `--help` and `list` without Keras.
 """
 
 import importlib
+import sys
 
 __version__ = "0.1.0"
 
@@ -21,6 +23,13 @@ _LIBRARY = ("bptt", "recurrence", "initializers", "cells", "layers", "models", "
 _LAZY = (*_LIBRARY, "diagnostics", "export", "testing", "app")
 
 __all__ = [*_LIBRARY, "__version__"]
+
+
+if "keras" in sys.modules:
+    # Keras, and so its backend, is loaded already: register every class with Keras now, so that
+    # `keras.saving.load_model` needs no `custom_objects` after `import keras, rnnzoo`.
+    for _name in ("cells", "layers", "models"):
+        importlib.import_module(f"rnnzoo.{_name}")
 
 
 def __getattr__(name):

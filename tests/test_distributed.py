@@ -44,6 +44,11 @@ def test_two_devices_match_one(backend):
     losses = json.loads(done.stdout.strip().splitlines()[-1])
     one, two = losses["None"], [v for k, v in losses.items() if k != "None"][0]
     assert len(one) == len(two) == 3
-    for a, b in zip(one, two):
-        assert abs(a - b) <= 1e-2 * abs(a), (one, two)
+    # The first epoch's mean loss is the same function of the same updates: equal to float
+    # rounding. Later epochs descend steeply on this task, which amplifies rounding; two runs on
+    # ONE device already differ by up to 5% in epoch 3 on 2 busy cores (TF's multi-threaded
+    # kernels do not fix their summation order), so later epochs are held to that.
+    assert abs(one[0] - two[0]) <= 1e-5 * abs(one[0]), (one, two)
+    for a, b in zip(one[1:], two[1:]):
+        assert abs(a - b) <= 5e-2 * abs(a), (one, two)
     assert two[-1] < two[0]  # and it learns
