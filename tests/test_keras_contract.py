@@ -108,8 +108,17 @@ def pair(make_subject, make_keras, x, **call_kwargs):
     reference.build(x.shape)
     subject.build(x.shape)
     randomize_weights(reference)
-    subject.set_weights(reference.get_weights())
+    copy_weights(reference, subject)
     return subject, reference
+
+
+def copy_weights(source, target):
+    """The trainable weights, in order (a stateful layer may also hold its state as a weight)."""
+    assert len(source.trainable_weights) == len(target.trainable_weights), (
+        [w.path for w in target.trainable_weights], [w.path for w in source.trainable_weights])
+    for s, t in zip(source.trainable_weights, target.trainable_weights):
+        assert tuple(s.shape) == tuple(t.shape), (t.path, s.path)
+        t.assign(s.value)
 
 
 def loss_and_gradients(layer, xs, call_kwargs=None, seed=0):
@@ -325,8 +334,10 @@ def case_id(case):
 
 def compare_over_case(make_subject, make_keras, case, state_sizes, tolerance=TOLERANCE):
     x = normal(BATCH, TIME, FEATURES, seed=1)
+    # Only the arguments that differ from the defaults (Keras's: unroll=False,
+    # zero_output_for_mask=False), so that each case fails on what it is about.
     kwargs = {k: case[k] for k in ("return_sequences", "go_backwards", "unroll", "zero_output_for_mask",
-                                   "return_state")}
+                                   "return_state") if case[k]}
     call_kwargs = {}
     if case["mask"] is not None:
         call_kwargs["mask"] = MASKS[case["mask"]]
@@ -390,7 +401,7 @@ def test_stateful_carries_the_state_like_keras(make):
     reference(first)
     subject(first)
     randomize_weights(reference, scale=0.3)
-    subject.set_weights([w for w in reference.get_weights()] + subject.get_weights()[len(reference.get_weights()):])
+    copy_weights(reference, subject)
     subject.reset_state()
     reference.reset_state()
     assert_all_close(subject(first), reference(first), what="first batch")
@@ -637,47 +648,54 @@ def test_bidirectional_backward_copy_keeps_every_argument(name):
 # Mixed precision
 
 
-MIXED_CASES = {
+MIXED_CASES = {  # name: (subject, Keras, made under the global mixed_float16 policy or given dtype=)
     "Recurrent-SimpleRNNCell": (lambda: Recurrent(L.SimpleRNNCell(UNITS), return_sequences=True, return_state=True),
-                                lambda: L.RNN(L.SimpleRNNCell(UNITS), return_sequences=True, return_state=True)),
+                                lambda: L.RNN(L.SimpleRNNCell(UNITS), return_sequences=True, return_state=True),
+                                True),
     "Recurrent-LSTMCell": (lambda: Recurrent(L.LSTMCell(UNITS), return_state=True),
-                           lambda: L.RNN(L.LSTMCell(UNITS), return_state=True)),
+                           lambda: L.RNN(L.LSTMCell(UNITS), return_state=True), True),
+    # A float32 cell in a mixed_float16 layer (as Keras's run_layer_test builds it): the loop runs
+    # in the cell's dtype, the outputs (and returned states) are cast to the layer's.
+    "Recurrent-float32-cell": (lambda: Recurrent(L.GRUCell(UNITS), return_sequences=True, return_state=True,
+                                                 dtype="mixed_float16"),
+                               lambda: L.RNN(L.GRUCell(UNITS), return_sequences=True, return_state=True,
+                                             dtype="mixed_float16"), False),
     "VanillaRNN": (lambda: VanillaRNN(UNITS, return_sequences=True, return_state=True),
-                   lambda: L.SimpleRNN(UNITS, return_sequences=True, return_state=True)),
+                   lambda: L.SimpleRNN(UNITS, return_sequences=True, return_state=True), True),
+    "VanillaRNN-dtype-argument": (lambda: VanillaRNN(UNITS, return_state=True, dtype="mixed_float16"),
+                                  lambda: L.SimpleRNN(UNITS, return_state=True, dtype="mixed_float16"), False),
     "Bidirectional": (lambda: Bidirectional(VanillaRNN(UNITS, return_sequences=True, return_state=True)),
-                      lambda: L.Bidirectional(L.SimpleRNN(UNITS, return_sequences=True, return_state=True))),
+                      lambda: L.Bidirectional(L.SimpleRNN(UNITS, return_sequences=True, return_state=True)), True),
+    "Bidirectional-float32-layer": (
+        lambda: Bidirectional(Recurrent(L.SimpleRNNCell(UNITS), return_sequences=True), dtype="mixed_float16"),
+        lambda: L.Bidirectional(L.RNN(L.SimpleRNNCell(UNITS), return_sequences=True), dtype="mixed_float16"),
+        False),
 }
 
 
 @pytest.mark.parametrize("name", list(MIXED_CASES), ids=list(MIXED_CASES))
 def test_mixed_float16_like_keras(name):
-    make_subject, make_keras = MIXED_CASES[name]
+    make_subject, make_keras, global_policy = MIXED_CASES[name]
     x = normal(BATCH, TIME, FEATURES)
-    full = pair(make_subject, make_keras, x, mask=MASKS["right"])[0]
-    expected = flat(full(x, mask=MASKS["right"]))
-    keras.config.set_dtype_policy("mixed_float16")
+    with_mask = {"mask": MASKS["right"]}
+    if global_policy:
+        keras.config.set_dtype_policy("mixed_float16")
     try:
-        subject, reference = pair(make_subject, make_keras, x, mask=MASKS["right"])
-        subject.set_weights(full.get_weights())
-        reference.set_weights(full.get_weights())
-        outputs = subject(x, mask=MASKS["right"])
-        reference_outputs = reference(x, mask=MASKS["right"])
-        inputs = keras.Input((TIME, FEATURES))
-        symbolic = subject(inputs)
+        subject, reference = pair(make_subject, make_keras, x)
+        outputs = subject(x, **with_mask)
+        reference_outputs = reference(x, **with_mask)
+        symbolic = subject(keras.Input((TIME, FEATURES)))
     finally:
         keras.config.set_dtype_policy("float32")
     assert subject.compute_dtype == "float16"
-    cell = getattr(subject, "cell", None) or getattr(subject.forward_layer, "cell", None)
-    assert cell.compute_dtype == "float16"
-    outputs, reference_outputs = tree.flatten(outputs), tree.flatten(reference_outputs)
-    assert [keras.backend.standardize_dtype(o.dtype) for o in outputs] == ["float16"] * len(outputs)
-    assert ([keras.backend.standardize_dtype(o.dtype) for o in outputs]
-            == [keras.backend.standardize_dtype(o.dtype) for o in reference_outputs])
-    assert [keras.backend.standardize_dtype(o.dtype) for o in tree.flatten(symbolic)] == ["float16"] * len(outputs)
+    dtypes = [keras.backend.standardize_dtype(o.dtype) for o in tree.flatten(outputs)]
+    assert dtypes == [keras.backend.standardize_dtype(o.dtype) for o in tree.flatten(reference_outputs)], dtypes
+    assert dtypes[0] == "float16", dtypes
+    assert [keras.backend.standardize_dtype(o.dtype) for o in tree.flatten(symbolic)] == dtypes
     assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in subject.weights)
-    for actual, wanted in zip(flat(outputs), expected):
+    for actual, wanted in zip(flat(outputs), flat(reference_outputs)):
         assert np.all(np.isfinite(actual))
-        np.testing.assert_allclose(actual.astype("float32"), wanted, atol=1e-2)
+        np.testing.assert_allclose(actual.astype("float32"), wanted.astype("float32"), atol=1e-2)
 
 
 # ---------------------------------------------------------------------------------------------
