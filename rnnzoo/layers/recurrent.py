@@ -57,6 +57,9 @@ class Recurrent(keras.layers.Layer):
         mask: optional `(batch, time)` boolean tensor, True at valid steps.
         training: bool, passed to the cell (dropout); on TensorFlow it also selects the
             training or the export-friendly loop (they compute the same function).
+        constants: optional tensor or structure of tensors the cell reads at every step,
+            passed to it as `call(inputs, states, constants=constants)` (Keras 2's RNN
+            argument, e.g. the encoder's annotations for an attention decoder).
 
     Returns:
         `(batch, time, output_size)` or `(batch, output_size)`, in the layer's compute dtype;
@@ -135,7 +138,7 @@ class Recurrent(keras.layers.Layer):
 
     reset_states = reset_state
 
-    def call(self, sequences, initial_state=None, mask=None, training=False):
+    def call(self, sequences, initial_state=None, mask=None, training=False, constants=None):
         check_sequence_inputs(self, sequences.shape, sequences.dtype, getattr(self, "_features", None),
                               None if mask is None else mask.shape)
         self._check_unroll(sequences.shape)
@@ -149,13 +152,13 @@ class Recurrent(keras.layers.Layer):
             mask = None if mask is None else ops.flip(mask, axis=1)
         unroll = (sequences.shape[1] or 1) if self.unroll is True else max(int(self.unroll), 1)
 
-        if hasattr(self.cell, "sequence_call"):
+        if hasattr(self.cell, "sequence_call") and constants is None:
             outputs, states = self.cell.sequence_call(
                 sequences, states, mask, training=bool(training), return_sequences=self.return_sequences,
                 zero_output_for_mask=self.zero_output_for_mask, unroll=unroll,
             )
         else:
-            outputs, states = self._step_over_time(sequences, states, mask, training, unroll)
+            outputs, states = self._step_over_time(sequences, states, mask, training, unroll, constants)
         _reset_dropout_masks(self.cell)
 
         if self.stateful:
@@ -214,7 +217,7 @@ class Recurrent(keras.layers.Layer):
         sizes = self.cell.state_size
         return list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
 
-    def _step_over_time(self, sequences, states, mask, training, unroll):
+    def _step_over_time(self, sequences, states, mask, training, unroll, constants=None):
         """Steps `cell.call` over time with Keras's masking conventions: `(outputs, states)`."""
         cell_kwargs = {}
         if getattr(self.cell, "_call_has_training_arg", True):
@@ -224,25 +227,32 @@ class Recurrent(keras.layers.Layer):
         dtype = self.cell.compute_dtype
         xs = time_major(sequences)
         mask_tm = None if mask is None else ops.expand_dims(ops.transpose(mask), -1)  # (time, batch, 1)
-        zeros = ops.zeros((ops.shape(sequences)[0], self.output_size), dtype)
+        has_constants = constants is not None
 
+        # The step closes over no per-example tensor: whatever varies with the example (states,
+        # the last output, the constants) rides in the carry, so that the engine may replay
+        # chunks of steps as one batch (`rnnzoo.recurrence`).
         def step(carry, inputs):
-            states, last_output = carry
+            states, last_output, constants = carry
             x_t, m_t = inputs if mask_tm is not None else (inputs, None)
             if m_t is not None:  # a NaN or inf in a padded input reaches nothing
                 x_t = ops.where(m_t, x_t, ops.zeros_like(x_t))
-            output, new_states = self.cell(x_t, states, **cell_kwargs)
+            step_kwargs = {**cell_kwargs, "constants": constants} if has_constants else cell_kwargs
+            output, new_states = self.cell(x_t, states, **step_kwargs)
             new_states = new_states if tree.is_nested(new_states) else [new_states]
             new_states = tree.pack_sequence_as(states, tree.flatten(new_states))
             output = ops.cast(output, dtype)
             if m_t is not None:
                 new_states = tree.map_structure(lambda new, old: ops.where(m_t, new, old), new_states, states)
-                output = ops.where(m_t, output, zeros if self.zero_output_for_mask else last_output)
-            return (new_states, output), (output if self.return_sequences else ())
+                previous = ops.zeros_like(output) if self.zero_output_for_mask else last_output
+                output = ops.where(m_t, output, previous)
+            return (new_states, output, constants), (output if self.return_sequences else ())
 
         xs = xs if mask_tm is None else (xs, mask_tm)
-        (states, last_output), outputs = recurrence.scan(
-            step, (states, zeros), xs, training=bool(training), unroll=unroll,
+        last_output = ops.zeros((ops.shape(sequences)[0], self.output_size), dtype)
+        (states, last_output, _), outputs = recurrence.scan(
+            step, (states, last_output, constants if has_constants else ()), xs, training=bool(training),
+            unroll=unroll,
         )
         return (time_major(outputs) if self.return_sequences else last_output), states
 
@@ -282,7 +292,7 @@ class StepFunction(keras.layers.Layer):
     `Recurrent`, the one loop. Has no weights of its own and is never serialized.
 
     Args:
-        step: `(inputs, states) -> (output, new_states)`, the Keras cell contract.
+        step: `(inputs, states[, constants]) -> (output, new_states)`, the Keras cell contract.
         state_size: list of ints. output_size: int.
     """
 
@@ -295,8 +305,8 @@ class StepFunction(keras.layers.Layer):
     def build(self, input_shape):
         pass
 
-    def call(self, inputs, states):
-        return self.step(inputs, states)
+    def call(self, inputs, states, constants=None):
+        return self.step(inputs, states) if constants is None else self.step(inputs, states, constants)
 
 
 def _prepare_dropout_masks(cell, step_input, states):

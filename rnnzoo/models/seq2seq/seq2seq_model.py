@@ -206,7 +206,7 @@ class Seq2Seq(keras.Model):
 
         vocabulary_size = len(self.target_vocabulary)
 
-        def step(x_t, states):  # teacher forcing, or scheduled sampling of the previous prediction
+        def step(x_t, states, constants):  # teacher forcing, or scheduled sampling of the previous prediction
             state, previous_logits = states
             if sampling:
                 x_t, use = x_t[:, :-1], x_t[:, -1:]
@@ -221,7 +221,7 @@ class Seq2Seq(keras.Model):
         )
         initial_logits = ops.zeros((batch, vocabulary_size), self.compute_dtype)
         sequence = ops.transpose(xs if not sampling else ops.concatenate(xs, axis=-1), (1, 0, 2))
-        return decoder(sequence, initial_state=[state, initial_logits], training=training)  # (batch, target_time, vocabulary)
+        return decoder(sequence, initial_state=[state, initial_logits], training=training, constants=constants)  # (batch, target_time, vocabulary)
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
         """Keras `compile` with this model's defaults: masked sequence cross-entropy, token accuracy."""
