@@ -287,8 +287,8 @@ def test_nan_or_inf_at_padded_steps_changes_nothing(name):
             c, d = c[order], d[order]
         assert np.all(np.isfinite(d)), f"{name}: output {i} is not finite with NaN/inf at padded steps"
         np.testing.assert_allclose(d, c, rtol=TOLERANCE, atol=TOLERANCE, err_msg=f"{name}: output {i}")
-    # The weights' gradients, not the input's (that one is NaN-free here, as the padded inputs'
-    # gradient is zero in both runs).
+    # Every weight's gradient is finite and equals the clean run's; so is the input's gradient
+    # at the valid steps (at padded steps it is not asked for).
     for i, (c, d) in enumerate(zip(clean_gradients[:-1], dirty_gradients[:-1])):
         assert np.all(np.isfinite(d)), f"{name}: gradient {i} is not finite with NaN/inf at padded steps"
         np.testing.assert_allclose(d, c, rtol=1e-4, atol=1e-5, err_msg=f"{name}: gradient {i}")
@@ -551,7 +551,8 @@ def test_vanilla_rnn_reads_its_arguments_from_the_cell():
     config = layer.get_config()
     for name, value in arguments.items():
         if name != "seed":  # (keras.layers.SimpleRNN has no `seed` property; it is in the config)
-            assert getattr(layer, name) is getattr(layer.cell, name) or getattr(layer, name) == getattr(layer.cell, name)
+            mine, cells = getattr(layer, name), getattr(layer.cell, name)
+            assert mine is cells or mine == cells, (name, mine, cells)
         if isinstance(value, (int, float)) or name == "activation":
             assert config[name] == value, (name, config[name])
     clone = type(layer).from_config(config)
