@@ -219,7 +219,9 @@ def run_layer_test(
             f"{name}: symbolic output dtype {sym.dtype} != eager {real.dtype}"
         )
     if expected_num_losses is not None:
-        assert len(layer.losses) == expected_num_losses, f"{name}: losses {layer.losses}, expected {expected_num_losses}"
+        assert len(layer.losses) == expected_num_losses, (
+            f"{name}: {len(layer.losses)} losses, expected {expected_num_losses}"
+        )
     restore(layer, initial_weights)
     eager_outputs = tree.flatten(call(layer, data))
     restore(layer, initial_weights)

@@ -300,8 +300,10 @@ LAYER_CASES = {
     "no-bias-autodiff": (lambda: VanillaRNN(UNITS, use_bias=False, gradient="autodiff",
                                             return_sequences=True), 2),
     "return-state": (lambda: VanillaRNN(UNITS, output_units=OUTPUTS, return_state=True), 5),
+    # zero_output_for_mask: at a masked step Keras's JAX loop otherwise repeats `states[0]` as the
+    # output, which fails when the output (o, size OUTPUTS) is not the state (h, size UNITS).
     "keras-rnn-over-cell": (lambda: keras.layers.RNN(VanillaRNNCell(UNITS, output_units=OUTPUTS),
-                                                     return_sequences=True), 5),
+                                                     return_sequences=True, zero_output_for_mask=True), 5),
 }
 
 
