@@ -127,7 +127,7 @@ class OutputRecurrenceCell(keras.layers.Layer):
         """`R y` for one-hot `y` of shape `(..., num_classes)`."""
         return ops.matmul(y, ops.cast(self.R, self.compute_dtype))
 
-    def output(self, h):
+    def logits(self, h):
         """`o = c + V h` for `h` of shape `(..., units)`."""
         return ops.matmul(h, ops.cast(self.V, self.compute_dtype)) + ops.cast(self.c, self.compute_dtype)
 
@@ -137,7 +137,7 @@ class OutputRecurrenceCell(keras.layers.Layer):
         if self.hidden_recurrence:
             a = a + ops.matmul(h_prev, ops.cast(self.W, self.compute_dtype))
         h = activate(a, self.activation)
-        return self.output(h), h
+        return self.logits(h), h
 
     def call(self, inputs, states, training=False):
         h_prev, y_prev = states

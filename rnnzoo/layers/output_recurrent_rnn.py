@@ -128,7 +128,7 @@ class OutputRecurrentRNN(keras.layers.Layer):
             # Teacher forcing without h -> h: every step is independent, so all of them are
             # computed at once, as a feed-forward network over (batch, time). No loop.
             h = self.cell.step(projected, None, y_prev)[1]
-            return self.cell.output(h), h  # (batch, time, num_classes), (batch, time, units)
+            return self.cell.logits(h), h  # (batch, time, num_classes), (batch, time, units)
         return self._teacher_forced_loop(projected, h0, y_prev, training)
 
     # The three loops are feeding policies over the one sequence layer, `Recurrent`: a
