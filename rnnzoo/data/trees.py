@@ -33,6 +33,7 @@ import re
 import numpy as np
 
 DEFAULT_MAX_DEPTH = 512
+MAX_LABEL = 2**31 - 1  # labels are stored as int32
 PAD_TOKEN = "<pad>"
 UNKNOWN_TOKEN = "<unk>"
 INPUT_KEYS = ("token_ids", "children", "schedule")
@@ -65,10 +66,22 @@ class Tree:
         return not self.children
 
     def nodes(self):
-        """All nodes in pre-order (the root first); iterative, so deep trees are fine."""
-        out, stack = [], [self]
+        """All nodes in pre-order (the root first); iterative, so deep trees are fine.
+
+        Raises:
+            ValueError: a node reached twice (a cycle, or a node shared by two parents), which
+                `Tree`s built by hand can have; parsed trees never do.
+        """
+        out, stack, seen = [], [self], set()
         while stack:
             node = stack.pop()
+            if id(node) in seen:
+                raise ValueError(
+                    f"{self.source}, line {self.line}: `Tree` is not a tree: a node is reached twice (a cycle "
+                    f"or a node with two parents), each node must appear once. Received: node {node.label}"
+                    f"{'' if node.word is None else ' ' + repr(node.word)} at pre-order position {len(out)}"
+                )
+            seen.add(id(node))
             out.append(node)
             stack.extend(reversed(node.children))
         return out
@@ -172,6 +185,8 @@ def parse_tree(text, *, max_depth=DEFAULT_MAX_DEPTH, source="<string>", line=1):
                 raise _error(source, line, label_column, what, text)
             if not _LABEL.fullmatch(label):
                 raise _error(source, line, label_column, f"non-integer label {label!r}", text)
+            if len(label) > 10 or int(label) > MAX_LABEL:
+                raise _error(source, line, label_column, f"label {label[:20]!r} larger than {MAX_LABEL} (int32)", text)
             stack.append([int(label), [], None, column])
             i += 2
             continue
@@ -218,8 +233,18 @@ def read_trees(path, *, max_depth=DEFAULT_MAX_DEPTH, encoding="utf-8"):
     Blank lines are skipped; anything else that is not a well-formed tree raises a
     `TreeFormatError` naming `path` and the line.
     """
-    with open(path, encoding=encoding) as f:
-        return parse_trees(f.read(), max_depth=max_depth, source=str(path))
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise TreeFormatError(
+            f"{path}, line {line}, column {column}: not valid {encoding} text ({error.reason}); "
+            f"`read_trees(encoding=...)` reads other encodings. Received: bytes {data[error.start:error.end]!r}"
+        ) from None
+    return parse_trees(text, max_depth=max_depth, source=str(path))
 
 
 class Vocabulary:
@@ -319,6 +344,13 @@ def encode_tree(tree, vocabulary, *, max_children=2):
             f"{tree.source}, line {tree.line}: a node has {arity} children but `max_children={k}`; "
             "binarize the tree or pass `max_children=None` (and use `TreeLayer(combine='sum')`)."
         )
+    for node in nodes:
+        label = node.label
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label <= MAX_LABEL:
+            raise ValueError(
+                f"{tree.source}, line {tree.line}: `encode_tree` needs integer labels in [0, {MAX_LABEL}]. "
+                f"Received: label={label!r}"
+            )
     token_ids = np.zeros(len(nodes), np.int32)
     children = np.full((len(nodes), max(k, 1)), -1, np.int32)
     labels = np.zeros(len(nodes), np.int32)
@@ -336,7 +368,69 @@ def encode_tree(tree, vocabulary, *, max_children=2):
     schedule = np.full((max(len(levels), 1), width), -1, np.int32)
     for h, level in enumerate(levels):
         schedule[h, : len(level)] = level
+    check_tree_arrays(children[None], schedule[None], where=f"{tree.source}, line {tree.line}")
     return {"token_ids": token_ids, "children": children, "labels": labels, "schedule": schedule}
+
+
+def check_tree_arrays(children, schedule, *, where="`check_tree_arrays`"):
+    """Checks the structure of encoded trees (NumPy), as `TreeLayer` needs it.
+
+    For every tree `b` of the batch: each child index is -1 or a node of the tree
+    (`0 <= c < nodes`), no node is the child of two parents or of itself, each node is
+    scheduled at most once, with indices in range, every node with children is scheduled, and
+    each child is computed before its parent (a leaf, or scheduled at a lower level): this
+    also rules out cycles.
+
+    Args:
+        children: int array `(batch, nodes, K)`, -1 where no child.
+        schedule: int array `(batch, levels, width)`, -1 padding.
+        where: str, what to name in error messages (a file and line).
+
+    Raises:
+        ValueError: naming the tree, the node and the offending indices.
+    """
+    children, schedule = np.asarray(children), np.asarray(schedule)
+    if children.ndim != 3 or schedule.ndim != 3 or children.shape[0] != schedule.shape[0]:
+        raise ValueError(
+            f"{where}: expected `children` (batch, nodes, K) and `schedule` (batch, levels, width). "
+            f"Received: children.shape={children.shape}, schedule.shape={schedule.shape}"
+        )
+    nodes = children.shape[1]
+    for b in range(children.shape[0]):
+        tree = f"{where}: tree {b} of the batch"
+        bad = (children[b] < -1) | (children[b] >= nodes)
+        if bad.any():
+            n, j = np.argwhere(bad)[0]
+            raise ValueError(
+                f"{tree}: child indices must be -1 (no child) or in [0, {nodes}). "
+                f"Received: children[{b}, {n}, {j}]={children[b, n, j]}"
+            )
+        level = np.zeros(nodes, np.int64)  # 0: a leaf (computed before the loop)
+        for l, row in enumerate(schedule[b]):
+            for node in row[row != -1]:
+                if not 0 <= node < nodes:
+                    raise ValueError(f"{tree}: schedule entries must be -1 (padding) or in [0, {nodes}). "
+                                     f"Received: schedule[{b}, {l}]={row.tolist()}")
+                if level[node]:
+                    raise ValueError(f"{tree}: node {node} is scheduled twice, at levels {level[node] - 1} and {l}; "
+                                     f"each node must be computed once. Received: schedule[{b}]={schedule[b].tolist()}")
+                level[node] = l + 1
+        parents = {}
+        for n in range(nodes):
+            for c in children[b, n][children[b, n] >= 0]:
+                if c == n:
+                    raise ValueError(f"{tree}: node {n} is its own child (a self-loop). "
+                                     f"Received: children[{b}, {n}]={children[b, n].tolist()}")
+                if c in parents:
+                    raise ValueError(f"{tree}: node {c} is a child of both node {parents[c]} and node {n}; each "
+                                     f"node must appear once. Received: children[{b}, {n}]={children[b, n].tolist()}")
+                parents[c] = n
+                if level[c] >= level[n]:
+                    raise ValueError(
+                        f"{tree}: node {n} is computed at level {level[n]} (0: as a leaf) but its child {c} at level "
+                        f"{level[c]}; children must be computed before their parents (no cycles). "
+                        f"Received: children[{b}, {n}]={children[b, n].tolist()}, schedule[{b}]={schedule[b].tolist()}"
+                    )
 
 
 def pad_encoded(encoded):

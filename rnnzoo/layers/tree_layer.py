@@ -51,6 +51,61 @@ def _check_tree_inputs(layer, shapes, dtypes=None):
                 raise TypeError(f"`{name}` expects integer `{arg}` (node indices). Received: {arg}.dtype={dtype}")
 
 
+def _concrete(value):
+    """`value` as NumPy when it holds numbers (eager), None when it is symbolic (traced, graph)."""
+    try:
+        return ops.convert_to_numpy(value)
+    except Exception:  # a JAX tracer or a TF graph tensor: not knowable at trace time
+        return None
+
+
+def _guard_tree_structure(layer, x, children, schedule):
+    """Checks the tree structure cheaply, in graph, before the level loop.
+
+    A tree is well formed when every child index is -1 or in `[0, nodes)`, every schedule
+    entry is -1 or in `[0, nodes)`, and every child is computed before its parent (a leaf, or
+    at a lower level of the schedule; this also rules out self-loops and cycles). Eagerly, a
+    malformed tree raises a `ValueError` (use `rnnzoo.data.trees.check_tree_arrays` for the
+    full NumPy check with the offending indices). In a traced graph (`fit`, `jit`, an exported
+    artifact) a malformed tree's out-of-range indices are replaced by -1 so no gather reads
+    another tree, and its input is set to NaN, so all its states and outputs are NaN, never a
+    silently wrong number (and `TerminateOnNaN` stops training on it).
+
+    Returns:
+        `(x, children, schedule)`, the indices clamped as above.
+    """
+    nodes = ops.shape(x)[1]
+    child_ok = (children >= -1) & (children < nodes)  # (batch, nodes, K)
+    sched_ok = (schedule >= -1) & (schedule < nodes)  # (batch, levels, width)
+    children = ops.where(child_ok, children, -1)
+    schedule = ops.where(sched_ok, schedule, -1)
+    # level[b, n]: 1 + the schedule level of node n, 0 for a leaf (computed before the loop).
+    num_levels = ops.shape(schedule)[1]
+    level_index = ops.reshape(ops.arange(1, num_levels + 1, dtype="int32"), (1, -1, 1, 1))
+    hits = ops.expand_dims(schedule, -1) == ops.reshape(ops.arange(nodes, dtype="int32"), (1, 1, 1, -1))
+    level = ops.max(ops.where(hits, level_index, 0), axis=(1, 2))  # (batch, nodes)
+    present = children >= 0
+    flat = ops.reshape(ops.where(present, children, 0), (ops.shape(children)[0], -1))
+    child_level = ops.reshape(ops.take_along_axis(level, flat, axis=1), ops.shape(children))
+    order_ok = ops.logical_or(ops.logical_not(present), child_level < ops.expand_dims(level, -1))
+    tree_ok = ops.all(ops.reshape(child_ok & order_ok, (ops.shape(children)[0], -1)), axis=1) & ops.all(
+        ops.reshape(sched_ok, (ops.shape(schedule)[0], -1)), axis=1
+    )  # (batch,)
+    known = _concrete(tree_ok)
+    if known is not None and not known.all():
+        b = int(np.flatnonzero(~known)[0])
+        raise ValueError(
+            f"`{type(layer).__name__}` received a malformed tree (tree {b} of the batch): child indices must be "
+            "-1 or in [0, nodes), schedule entries -1 or in [0, nodes), and every child computed before its "
+            "parent (no cycles or self-loops); `rnnzoo.data.trees.check_tree_arrays` names the node. "
+            f"Received: children[{b}]={ops.convert_to_numpy(children)[b].tolist()}, "
+            f"schedule[{b}]={ops.convert_to_numpy(schedule)[b].tolist()}"
+        )
+    poison = ops.where(tree_ok, 0.0, float("nan"))
+    x = x + ops.cast(ops.reshape(poison, (-1, 1, 1)), x.dtype)
+    return x, children, schedule
+
+
 @keras.saving.register_keras_serializable(package="rnnzoo")
 class TreeLayer(keras.layers.Layer):
     """A recursive network (fig. 10.14) over a batch of trees, one level at a time.
@@ -87,7 +142,9 @@ class TreeLayer(keras.layers.Layer):
             `x` `(batch, nodes, features)` float, the input at each node (node 0 is the root);
             `children` `(batch, nodes, K)` int, each node's children's indices in its own tree,
             -1 where none; `schedule` `(batch, levels, width)` int, `schedule[b, l]` the nodes
-            of tree `b` with height `l + 1`, padded with -1.
+            of tree `b` with height `l + 1`, padded with -1. A malformed tree (an index out of
+            range, a child not computed before its parent) raises a `ValueError` eagerly and
+            gives NaN states in a traced graph (see `_guard_tree_structure`).
 
     Returns:
         `[root_states, node_states]`: `(batch, units)` and `(batch, nodes, units)`. States at
@@ -155,6 +212,7 @@ class TreeLayer(keras.layers.Layer):
         children = ops.cast(children, "int32")
         schedule = ops.cast(schedule, "int32")
         x = ops.cast(x, self.compute_dtype)
+        x, children, schedule = _guard_tree_structure(self, x, children, schedule)
         units = self.units
         batch, nodes = ops.shape(x)[0], ops.shape(x)[1]
         num_levels, width = ops.shape(schedule)[1], ops.shape(schedule)[2]
