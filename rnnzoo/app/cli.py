@@ -8,8 +8,9 @@
     rnnzoo attention MODEL.keras TEXT             attention heatmap of a seq2seq model (section 10.4)
     rnnzoo diagnose MODEL --task T --length N     gradient decay and W's spectrum (section 10.7)
 
-Errors a user can cause (unknown names, bad values, missing or corrupt files, inputs of the
-wrong shape) end with a one-line message and exit status 2, never a traceback.
+Errors a user can cause (unknown names, bad values, missing, unwritable or corrupt files, inputs
+of the wrong shape, a training run whose loss became NaN) end with a one-line message on stderr
+and exit status 2, never a traceback; `rnnzoo --debug COMMAND ...` shows the traceback instead.
 
 Start-up: this module imports no backend. `--help`, `list` and argument errors answer without
 Keras; a command that needs Keras imports it (and TensorFlow's native start-up messages are
@@ -32,7 +33,10 @@ from rnnzoo import __version__  # noqa: E402
 from rnnzoo.app import registry  # noqa: E402
 from rnnzoo.app.runs import SUPPORTED_DISTRIBUTE, TrainConfig  # noqa: E402
 
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError)
+# Errors a user can cause: wrong values, missing, unwritable or corrupt files (OSError covers
+# FileNotFoundError, PermissionError, IsADirectoryError, ...), a diverged training run
+# (`runs.NonFiniteLossError`, a FloatingPointError). Printed as one line, exit status 2.
+USER_ERRORS = (ValueError, TypeError, OSError, KeyError, FloatingPointError)
 EXPORT_FORMATS = ("saved_model", "tflite", "tflite-fp16", "tflite-dynamic-range")  # rnnzoo.export.FORMATS, checked by a test
 
 # Native (C++) log lines TensorFlow, XLA and LiteRT write to file descriptor 2 whatever
@@ -118,8 +122,8 @@ def _positive(kind):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be > 0 and finite, got {text}")
         return value
 
     parse.__name__ = f"positive {kind.__name__}"
@@ -129,6 +133,27 @@ def _positive(kind):
 def _number(value):
     """Four significant digits: 1.000, 0.001300, 1.200e-05 (never 0.0000 for a small loss)."""
     return f"{value:#.4g}" if isinstance(value, float) else str(value)
+
+
+def _one_line(error):
+    """An exception's message as one line: Keras's multi-line, ANSI-coloured messages joined."""
+    message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    message = re.sub(r"\x1b\[[0-9;]*m", "", str(message))
+    message = message.split("\nArguments received by")[0]
+    return " ".join(line.strip() for line in message.splitlines() if line.strip()) or type(error).__name__
+
+
+def _load_keras_model(path):
+    """`keras.saving.load_model(path)`, a corrupt or foreign file answered as a `ValueError` naming it."""
+    import keras
+
+    import rnnzoo.cells, rnnzoo.layers, rnnzoo.models  # noqa: E401, F401  (register the zoo's classes for load_model)
+
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # a truncated zip, a foreign file, an unknown class: all say the same to a user
+        raise ValueError(f"{path!r} cannot be loaded as a Keras model: the file is corrupt or not a `.keras` "
+                         f"model saved by rnnzoo ({type(error).__name__}: {_one_line(error)[:300]})") from error
 
 
 def _list(args):
@@ -171,6 +196,8 @@ def _export(args):
         entries = runs.export_run(args.run_dir, args.format, out=args.out, version=args.version,
                                   overwrite=args.overwrite)
     except FileExistsError as error:
+        if "overwrite=True" not in str(error):  # an OSError (e.g. a file where a directory should be): as it is
+            raise
         raise FileExistsError(f"{str(error).split(' exists')[0]} exists; pass `--overwrite` to replace it or "
                               "`--version N` to choose another version.") from None
     for e in entries:
@@ -193,11 +220,22 @@ def _read_input(path):
         from rnnzoo.export import load_inputs
 
         return load_inputs(path)
-    if path.endswith(".npy"):
-        return np.load(path)
     if path.endswith(".json"):
         with open(path) as f:
-            return np.asarray(json.load(f), dtype="float32")
+            try:
+                value = json.load(f)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}, line {error.lineno}, column {error.colno}: not valid JSON ({error.msg}).") from None
+        try:
+            return np.asarray(value, dtype="float32")
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: `--input` JSON must be a (nested) list of numbers of one shape. "
+                             f"Received: {_one_line(error)}") from None
+    if path.endswith(".npy"):
+        try:
+            return np.load(path)
+        except (ValueError, OSError, EOFError) as error:
+            raise ValueError(f"{path} is not a readable .npy file (corrupt or truncated): {_one_line(error)}") from None
     raise ValueError(f"`--input` must be a .npy, .npz or .json file. Received: {path!r}")
 
 
@@ -208,7 +246,16 @@ def _predict(args):
     _import_keras()
     from rnnzoo.export import run_artifact
 
-    outputs = run_artifact(args.artifact, inputs)
+    if not os.path.exists(args.artifact):
+        raise FileNotFoundError(f"No exported artifact at {args.artifact!r}: pass a SavedModel directory or a .tflite file.")
+    try:
+        outputs = run_artifact(args.artifact, inputs)
+    except Exception as error:  # TensorFlow / LiteRT errors from a corrupt or half-written artifact
+        if isinstance(error, USER_ERRORS) and "Received" in str(error):  # rnnzoo's own check of the inputs
+            raise
+        raise ValueError(f"{args.artifact!r} cannot be loaded or run: the artifact is corrupt, incomplete or not an "
+                         f"rnnzoo export, or the input does not fit it ({type(error).__name__}: "
+                         f"{_one_line(error)[:300]})") from error
     outputs = outputs if isinstance(outputs, list) else [outputs]
     if args.output:
         np.save(args.output, outputs[0]) if len(outputs) == 1 else np.savez(args.output, *outputs)
@@ -226,14 +273,16 @@ def _diagnose(args):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No saved model at {path!r}: pass a MODEL.keras file or a RUN_DIR holding model.keras.")
     _import_keras()
-    import keras
-
-    import rnnzoo.cells, rnnzoo.layers, rnnzoo.models  # noqa: E401, F401  (register the zoo's classes for load_model)
     from rnnzoo import diagnostics
     from rnnzoo.app import recipes
 
-    model = keras.saving.load_model(path, compile=False)
+    model = _load_keras_model(path)
     layer = diagnostics.find_vanilla_rnn(model)
+    task = registry.TASKS[args.task]
+    features = model.inputs[0].shape[-1] if getattr(model, "inputs", None) else None
+    if features is not None and features != task.features:
+        raise ValueError(f"Task {args.task!r} has {task.features} input feature(s) per step but {args.model!r} takes "
+                         f"{features}; pass a task the model was trained on. Received: --task {args.task}")
     # The task as `rnnzoo train` defines it (e.g. delayed_recall's delay), at the asked length.
     x, y = recipes.generate(args.task, args.batch_size, args.length, seed=args.seed)
     loss = "mse" if registry.TASKS[args.task].kind == "regression" else "sparse_categorical_crossentropy"
@@ -252,12 +301,13 @@ def _attention(args):
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"No saved model at {args.model!r}: pass a .keras Seq2Seq model (e.g. RUN_DIR/model.keras).")
     _import_keras()
-    import keras
-
-    import rnnzoo.cells, rnnzoo.layers, rnnzoo.models  # noqa: E401, F401  (register the zoo's classes for load_model)
     from rnnzoo.models.seq2seq.seq2seq_plots import attention_matrix, plot_attention
 
-    model = keras.saving.load_model(args.model, compile=False)
+    model = _load_keras_model(args.model)
+    if not hasattr(model, "translate") or getattr(model, "attention", None) is not True:
+        kind = "a Seq2Seq model without attention" if hasattr(model, "translate") else f"a {type(model).__name__}"
+        raise ValueError(f"`rnnzoo attention` needs a Seq2Seq model with attention (`Seq2Seq(attention=True)`); "
+                         f"{args.model!r} is {kind}.")
     output = args.output or f"{args.model.rsplit('.', 1)[0]}_attention.png"
     plot_attention(model, args.text, output, method=args.method)
     translation = attention_matrix(model, args.text, method=args.method)[0]
@@ -290,6 +340,7 @@ def build_parser():
         description="The recurrent and recursive networks of the Deep Learning book, chapter 10, in Keras 3.",
     )
     parser.add_argument("--version", action="version", version=f"rnnzoo {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
@@ -368,8 +419,9 @@ def main(argv=None):
         with _quiet_native_logs():
             return args.run(args)
     except USER_ERRORS as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-        print(f"rnnzoo {args.command}: error: {message}", file=sys.stderr)
+        if args.debug:
+            raise
+        print(f"rnnzoo {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `rnnzoo list | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

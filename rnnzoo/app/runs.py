@@ -28,6 +28,11 @@ import os
 from rnnzoo.app.registry import RECIPES, TASKS, tasks_for
 
 SUPPORTED_DISTRIBUTE = ("mirrored", "data_parallel")
+MAX_LEARNING_RATE = 1.0  # Adam's step per weight is about the learning rate: above 1 it only diverges
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training stopped because the loss became NaN or infinite (see `train`)."""
 
 
 def _choose(kind, name, options):
@@ -47,7 +52,8 @@ class TrainConfig:
             unless `data` is given.
         data: str or None, a data file instead of a generated task (tree and seq2seq models:
             `RECIPES[model].data_file` says what it holds); stored as an absolute path.
-        epochs, batch_size, learning_rate: `model.fit` and Adam.
+        epochs, batch_size, learning_rate: `model.fit` and Adam; `learning_rate` must be finite,
+            > 0 and at most `MAX_LEARNING_RATE` (1.0).
         clipnorm: float or None, clip the global gradient norm to this (Pascanu et al. 2013).
         units: int, the recurrent state size (`hidden_dim` of the seq2seq models).
         recurrent_initializer: str, initializer of W: a Keras name or `NAME:GAIN`, e.g.
@@ -101,10 +107,20 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`TrainConfig({name}=...)` must be an integer >= 1. Received: {name}={value!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"`TrainConfig(learning_rate=...)` must be > 0. Received: learning_rate={self.learning_rate}")
-        if self.clipnorm is not None and not self.clipnorm > 0:
-            raise ValueError(f"`TrainConfig(clipnorm=...)` must be > 0 or None. Received: clipnorm={self.clipnorm}")
+        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) or not (
+            0 < self.learning_rate <= MAX_LEARNING_RATE
+        ):
+            raise ValueError(f"`TrainConfig(learning_rate=...)` must be a number in (0, {MAX_LEARNING_RATE}] (Adam moves "
+                             "every weight by about the learning rate per step, so a larger one only diverges). "
+                             f"Received: learning_rate={self.learning_rate!r}")
+        if self.clipnorm is not None and (
+            isinstance(self.clipnorm, bool) or not isinstance(self.clipnorm, (int, float))
+            or not 0 < self.clipnorm < math.inf
+        ):
+            raise ValueError(f"`TrainConfig(clipnorm=...)` must be a finite number > 0, or None. "
+                             f"Received: clipnorm={self.clipnorm!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"`TrainConfig(seed=...)` must be an integer. Received: seed={self.seed!r}")
         if self.distribute not in (None, *SUPPORTED_DISTRIBUTE):
             raise ValueError(f"`TrainConfig(distribute=...)` must be 'mirrored' (TensorFlow) or 'data_parallel' (JAX) "
                              f"or None. Received: distribute={self.distribute!r}")
@@ -160,7 +176,11 @@ def _check_run_file(config, run_dir):
     run_file = os.path.join(run_dir, "run.json")
     if os.path.exists(run_file):
         with open(run_file) as f:
-            previous = json.load(f)
+            try:
+                previous = json.load(f)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{run_file}, line {error.lineno}, column {error.colno}: not valid JSON ({error.msg}); "
+                                 "the file is corrupt: train into another run directory.") from None
         try:
             same = dataclasses.asdict(TrainConfig(**previous)) == dataclasses.asdict(config)
         except TypeError:
@@ -212,6 +232,38 @@ def _keep_history_rows(run_dir, num_epochs):
     os.replace(f"{path}.tmp", path)
 
 
+def _stop_on_non_finite_loss(run_dir):
+    """A callback that raises `NonFiniteLossError` at the first NaN or infinite loss.
+
+    Like `keras.callbacks.TerminateOnNaN`, but it raises at once instead of letting the epoch
+    end: so no callback after it sees NaN weights (no backup, no checkpoint, no model.keras
+    is written with them) and the run directory still holds the last good epoch.
+    """
+    import keras
+    import numpy as np
+
+    class StopOnNonFiniteLoss(keras.callbacks.Callback):
+        def _check(self, logs, where):
+            for key in ("loss", "val_loss"):
+                if logs and key in logs and not np.isfinite(float(np.asarray(logs[key]))):
+                    raise NonFiniteLossError(
+                        f"Training stopped: `{key}` became {float(np.asarray(logs[key]))} at {where}; no weights "
+                        f"of that step were saved ({run_dir!r} keeps the last good epoch). Train into another run "
+                        "directory with a smaller learning rate or with gradient clipping (--clipnorm)."
+                    )
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._check(logs, f"epoch {self._epoch + 1}, batch {batch + 1}")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._check(logs, f"the end of epoch {epoch + 1}")
+
+    return StopOnNonFiniteLoss()
+
+
 def _final_model_saver(run_dir):
     """A callback that writes RUN_DIR/model.keras when `fit` ends, before the backup is deleted."""
     import keras
@@ -235,6 +287,10 @@ def train(config, run_dir, *, verbose=1, callbacks=(), log=print):
 
     Returns:
         The evaluation dict on the test split (also written to RUN_DIR/evaluation.json).
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite; training stops at once and nothing
+            of that step is saved (see `_stop_on_non_finite_loss`).
     """
     config.validate()
     os.makedirs(run_dir, exist_ok=True)
@@ -267,6 +323,7 @@ def train(config, run_dir, *, verbose=1, callbacks=(), log=print):
         data = recipes.load_data(config)
         _write_json(os.path.join(run_dir, "data.json"), data.info)
         callbacks = [
+            _stop_on_non_finite_loss(run_dir),  # before all the others: they must never see NaN weights
             _final_model_saver(run_dir),  # first: it must run before BackupAndRestore deletes the backup
             keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
             # On resume, the best validation loss so far comes from the history of the earlier epochs
@@ -360,8 +417,13 @@ def load_run(run_dir):
         with open(run_file) as f:
             config = TrainConfig(**json.load(f))
         model = keras.saving.load_model(model_file)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{run_file}, line {error.lineno}, column {error.colno}: not valid JSON ({error.msg}); "
+                         "the file is corrupt.") from error
     except Exception as error:  # a corrupt file: say which, without a traceback
-        raise ValueError(f"The run in {run_dir!r} cannot be read ({type(error).__name__}: {error}).") from error
+        message = " ".join(str(error).split())[:300]
+        raise ValueError(f"The run in {run_dir!r} cannot be read: {run_file} or {model_file} is corrupt or was not "
+                         f"written by rnnzoo ({type(error).__name__}: {message}).") from error
     return config, model
 
 
