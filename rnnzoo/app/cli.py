@@ -122,8 +122,10 @@ def _positive(kind):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if not 0 < value < float("inf"):
-            raise argparse.ArgumentTypeError(f"must be > 0 and finite, got {text}")
+        if not value > 0:  # also NaN
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        if value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be finite, got {text}")
         return value
 
     parse.__name__ = f"positive {kind.__name__}"
