@@ -46,9 +46,48 @@ class BahdanauAttention(keras.layers.Layer):
         self.units = units
         self.supports_masking = True
 
+    def _check(self, query_shape, values_shape, mask_shape=None, dtypes=None):
+        """Keras-style errors for ranks, dtypes, feature sizes (after build) and the mask's shape."""
+        query_shape, values_shape = tuple(query_shape), tuple(values_shape)
+        if len(query_shape) != 2 or len(values_shape) != 3:
+            raise ValueError(
+                "`BahdanauAttention` expects query (batch, query_dim) and values (batch, "
+                f"source_time, value_dim). Received: query.shape={query_shape}, values.shape={values_shape}"
+            )
+        if query_shape[-1] is None or values_shape[-1] is None:
+            raise ValueError("`BahdanauAttention` needs known feature sizes (last axes of query and values). "
+                             f"Received: query.shape={query_shape}, values.shape={values_shape}")
+        if self.built:
+            for arg, shape, weight in (("query", query_shape, self.W_a), ("values", values_shape, self.U_a)):
+                if shape[-1] != weight.shape[0]:
+                    raise ValueError(
+                        f"`BahdanauAttention` was built for `{arg}` with {weight.shape[0]} features (last axis) "
+                        f"but received {shape[-1]}. Received: {arg}.shape={shape}"
+                    )
+        if None not in (query_shape[0], values_shape[0]) and query_shape[0] != values_shape[0]:
+            raise ValueError("`BahdanauAttention` expects query and values with the same batch size. "
+                             f"Received: query.shape={query_shape}, values.shape={values_shape}")
+        if mask_shape is not None:
+            mask_shape = tuple(mask_shape)
+            if len(mask_shape) != 2 or any(
+                m is not None and v is not None and m != v for m, v in zip(mask_shape, values_shape[:2])
+            ):
+                raise ValueError(
+                    f"`BahdanauAttention` expects a mask of shape (batch, source_time) = {values_shape[:2]}, "
+                    f"matching `values`. Received: mask.shape={mask_shape}"
+                )
+        if dtypes is not None:
+            for arg, dtype in zip(("query", "values"), dtypes):
+                if not keras.backend.is_float_dtype(dtype):
+                    raise TypeError(
+                        f"`BahdanauAttention` expects floating-point `{arg}` (embed or cast integer inputs first). "
+                        f"Received: {arg}.dtype={keras.backend.standardize_dtype(dtype)}"
+                    )
+
     def build(self, query_shape, values_shape=None, mask_shape=None):
         if values_shape is None:
-            raise ValueError("`BahdanauAttention` is built from (query_shape, values_shape).")
+            raise ValueError("`BahdanauAttention` is built from (query_shape, values_shape). Received: values_shape=None")
+        self._check(query_shape, values_shape, mask_shape)
         self.W_a = self.add_weight(shape=(query_shape[-1], self.units), name="W_a", initializer="glorot_uniform")
         self.U_a = self.add_weight(shape=(values_shape[-1], self.units), name="U_a", initializer="glorot_uniform")
         self.b_a = self.add_weight(shape=(self.units,), name="b_a", initializer="zeros")
@@ -75,12 +114,7 @@ class BahdanauAttention(keras.layers.Layer):
         return context, weights
 
     def call(self, query, values, mask=None):
-        if len(query.shape) != 2 or len(values.shape) != 3:
-            raise ValueError(
-                "`BahdanauAttention` expects query (batch, query_dim) and values (batch, "
-                f"source_time, value_dim). Received: query.shape={tuple(query.shape)}, "
-                f"values.shape={tuple(values.shape)}"
-            )
+        self._check(query.shape, values.shape, None if mask is None else mask.shape, (query.dtype, values.dtype))
         return self.score(query, values, self.keys(values), mask)
 
     def compute_output_shape(self, query_shape, values_shape, mask_shape=None):

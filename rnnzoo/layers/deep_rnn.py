@@ -143,12 +143,14 @@ class DeepRNN(keras.layers.Layer):
     def build(self, inputs_shape):
         check_sequence_inputs(self, inputs_shape)
         shape = tuple(inputs_shape)
+        self._input_features = shape[-1]  # a later call with another feature size is an error, not a matmul failure
         for i, layer in enumerate(self.recurrent_layers):
             layer.build(shape)
             shape = shape[:2] + (_output_size(self.cells[i]),)
 
     def call(self, inputs, mask=None, training=None):
-        check_sequence_inputs(self, inputs.shape, inputs.dtype, None, None if mask is None else mask.shape)
+        check_sequence_inputs(self, inputs.shape, inputs.dtype, getattr(self, "_input_features", None),
+                              None if mask is None else mask.shape)
         if self.go_backwards:
             inputs = ops.flip(inputs, axis=1)
             mask = None if mask is None else ops.flip(mask, axis=1)
