@@ -4,7 +4,7 @@
     rnnzoo train MODEL --task TASK --out RUN_DIR  model.fit with checkpoints, TensorBoard, resume
     rnnzoo evaluate RUN_DIR                       test-split metrics of a finished run
     rnnzoo export RUN_DIR --format tflite ...     exports/<model>/<version>/ + manifest with parity
-    rnnzoo predict ARTIFACT --input FILE          run a SavedModel or a .tflite file
+    rnnzoo predict ARTIFACT --input FILE          run a SavedModel, a .tflite or an .onnx file
     rnnzoo attention MODEL.keras TEXT             attention heatmap of a seq2seq model (section 10.4)
     rnnzoo diagnose MODEL --task T --length N     gradient decay and W's spectrum (section 10.7)
 
@@ -201,7 +201,7 @@ def build_parser():
     p.add_argument("run_dir")
     p.set_defaults(run=_evaluate)
 
-    p = commands.add_parser("export", help="export a run for serving: SavedModel and/or TFLite, with parity")
+    p = commands.add_parser("export", help="export a run for serving: SavedModel, TFLite and/or ONNX, with parity")
     p.add_argument("run_dir")
     p.add_argument("--format", action="append", choices=list(FORMATS), required=True,
                    help="repeat for several formats")
@@ -210,7 +210,7 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="replace an existing artifact of that version")
     p.set_defaults(run=_export)
 
-    p = commands.add_parser("predict", help="run a SavedModel directory or a .tflite file on inputs")
+    p = commands.add_parser("predict", help="run a SavedModel directory, a .tflite or an .onnx file on inputs")
     p.add_argument("artifact")
     p.add_argument("--input", required=True, help=".npy, .npz (one array per signature input) or .json")
     p.add_argument("--output", help="save the outputs (.npy, or .npz for several)")

@@ -147,7 +147,7 @@ def _saved_model_to_onnx(saved_model_path, path, signature, opset):
 
     patch_tf2onnx()
     graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
-        saved_model_path, None, None, signatures=[signature], return_initialized_tables=True,
+        saved_model_path, None, None, tag="serve", signatures=[signature], return_initialized_tables=True,
         return_tensors_to_rename=True,
     )
     tf2onnx.convert.from_graph_def(graph_def, input_names=inputs, output_names=outputs, opset=opset,

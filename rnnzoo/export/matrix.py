@@ -271,6 +271,9 @@ def attention_decoder_cell():
     return model, batches
 
 
+# A child-sum tree takes any number of children K; on JAX a symbolic K makes the child gather a
+# `dynamic_gather`, which the TFLite converter rejects, so K is declared (TensorFlow keeps it dynamic).
+FIXED_CHILDREN = [{"token_ids": "(batch, nodes)", "children": "(batch, nodes, 2)", "schedule": "(batch, levels, width)"}]
 SHARED_SOURCE = [{"query": f"(batch, {UNITS})", "values": f"(batch, source_time, {FEATURES})",
                   "mask": "(batch, source_time)"}]
 SHARED_ANNOTATIONS = [{"y": "(batch, 3)", "state": f"(batch, {UNITS})", "annotations": "(batch, source_time, 6)",
@@ -287,7 +290,8 @@ CASES = {
     "tree_layer": Case("tree_layer", _tree_layer_model("concat")),
     "tree_cell": Case("tree_cell", _tree_layer_model("sum"), note="TreeLayer(combine='sum') (child-sum TreeCell)"),
     "tree_classifier": Case("tree_classifier", _tree_classifier("concat")),
-    "tree_classifier_sum": Case("tree_classifier", _tree_classifier("sum"), note="combine='sum'"),
+    "tree_classifier_sum": Case("tree_classifier", _tree_classifier("sum"), FIXED_CHILDREN,
+                                note="combine='sum'; on JAX the number of children K is fixed at export"),
     "bidirectional": Case("bidirectional", bidirectional),
     "deep_rnn": Case("deep_rnn", deep_rnn, note="VanillaRNNCell + Keras GRUCell, residual"),
     "deep_transition_cell": Case("deep_transition_cell", _recurrent(
@@ -523,17 +527,65 @@ def run_matrix(names=None, out_dir=None, formats=FORMATS):
     return results
 
 
+BACKENDS = ("tensorflow", "jax")
+FORMAT_TITLES = {"saved_model": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
+BACKEND_TITLES = {"tensorflow": "TF", "jax": "JAX"}
+README_START, README_END = "<!-- export-matrix:start -->", "<!-- export-matrix:end -->"
+
+
+def results_path(backend, root=None):
+    root = root or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.path.join(root, "docs", "export_matrix", f"{backend}.json")
+
+
+def load_results(backend, root=None):
+    with open(results_path(backend, root)) as f:
+        return json.load(f)
+
+
+def format_table(results_by_backend):
+    """The README's Markdown table from `{backend: {case: {format: result}}}` (the committed JSON files)."""
+    columns = [(b, f) for b in BACKENDS for f in FORMATS]
+    header = "| case | zoo entry | " + " | ".join(f"{FORMAT_TITLES[f]} {BACKEND_TITLES[b]}" for b, f in columns) + " | notes |"
+    lines = [header, "|" + "---|" * (len(columns) + 3)]
+    for name, case in CASES.items():
+        cells = [_cell(results_by_backend.get(b, {}).get(name, {}).get(f)) for b, f in columns]
+        lines.append(f"| `{name}` | `{case.entry}` | " + " | ".join(cells) + f" | {case.note} |")
+    return "\n".join(lines)
+
+
+def readme_with_table(readme, table):
+    """`readme` with the text between the export-matrix markers replaced by `table`."""
+    if README_START not in readme or README_END not in readme:
+        raise ValueError(f"The README has no {README_START} ... {README_END} block for the export matrix.")
+    head, rest = readme.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_START}\n{table}\n{README_END}{tail}"
+
+
 def main(argv=None):
     import argparse
 
     parser = argparse.ArgumentParser(description="Export every zoo case in every format; write the results as JSON.")
     parser.add_argument("--out", default=None, help="JSON file (default docs/export_matrix/<backend>.json)")
+    parser.add_argument("--readme", action="store_true",
+                        help="only rewrite README.md's table from docs/export_matrix/{tensorflow,jax}.json")
     parser.add_argument("names", nargs="*", help="cases (default: all)")
     args = parser.parse_args(argv)
+    if args.readme:
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        readme_path = os.path.join(root, "README.md")
+        with open(readme_path) as f:
+            readme = f.read()
+        table = format_table({b: load_results(b, root) for b in BACKENDS})
+        with open(readme_path, "w") as f:
+            f.write(readme_with_table(readme, table))
+        print(f"wrote the export matrix into {readme_path}")
+        return
     start = time.perf_counter()
     results = run_matrix(args.names or None)
     results["_total_seconds"] = round(time.perf_counter() - start, 1)
-    out = args.out or os.path.join("docs", "export_matrix", f"{keras.backend.backend()}.json")
+    out = args.out or results_path(keras.backend.backend())
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(strip(results), f, indent=1, sort_keys=True)
@@ -552,12 +604,14 @@ def strip(results):
 
 
 def _cell(result):
+    """`✓ 2e-07` (parity within TOLERANCE, the largest relative error), `✗ 3e-02` or `error`."""
     if result is None:
         return "—"
     if result["status"] == "error":
         return "error"
     mark = "✓" if result["status"] == "ok" else "✗"
-    return f"{mark} {result['max_relative_error']:.0e}"
+    error = result.get("max_relative_error")
+    return f"{mark} {error:.0e}" if error is not None else f"{mark} nan"
 
 
 if __name__ == "__main__":

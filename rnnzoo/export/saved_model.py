@@ -14,6 +14,10 @@ here with `jax2tf`, for two reasons Keras's JAX export cannot serve:
   converter rejects (`'vhlo.dynamic_gather_v1' op is not part of the vhlo support yet`).
   While the export traces, such slices (integers, slices of step 1, `...`, `None`) become
   `lax.slice`, which converts; anything else is indexed by JAX as usual.
+* JAX lowers `lax.top_k` (beam search) to a `composite` op that TensorFlow 2.21's
+  `XlaCallModule` cannot load. While the export traces, `top_k` over a static last axis is
+  computed by k rounds of selection (max, then the lowest index reaching it), which gives the
+  same values and indices (ties to the lowest index, as `top_k`).
 * Keras gives every dynamic axis of every input its own symbol, so two inputs that must share
   their length (a sequence and its labels) cannot be exported. `polymorphic_shapes` declares
   the shared symbol once, e.g. `{"x": "(batch, time, 1)", "labels": "(batch, time)"}`.
@@ -149,25 +153,51 @@ def _static_slice(array, index):
     return out
 
 
+def _top_k_by_selection(operand, k):
+    """`lax.top_k(operand, k)` as k rounds of max and lowest-index selection (no composite op)."""
+    import jax.numpy as jnp
+
+    n = operand.shape[-1]
+    positions = jnp.arange(n, dtype=jnp.int32)
+    taken = jnp.zeros(operand.shape, dtype=bool)
+    values, indices = [], []
+    for _ in range(k):
+        remaining = jnp.where(taken, -jnp.inf, operand)
+        best = jnp.max(remaining, axis=-1, keepdims=True)
+        index = jnp.min(jnp.where((remaining == best) & ~taken, positions, n), axis=-1, keepdims=True)
+        index = jnp.minimum(index, n - 1)  # NaN rows: any valid index
+        values.append(best)
+        indices.append(index)
+        taken = taken | (positions == index)
+    return jnp.concatenate(values, axis=-1).astype(operand.dtype), jnp.concatenate(indices, axis=-1)
+
+
 @contextlib.contextmanager
-def _slices_without_gather():
-    """While tracing an export on JAX: static slices of symbolically shaped arrays use `lax.slice`."""
+def _convertible_jax():
+    """While tracing an export on JAX: static slices of symbolically shaped arrays use `lax.slice`,
+    and `top_k` over a static axis is a selection (see the module docstring)."""
     try:
+        import jax
         from jax._src.numpy import indexing
-    except ImportError:  # pragma: no cover  (another JAX layout: slice as JAX does)
+    except ImportError:  # pragma: no cover  (another JAX layout: trace as JAX does)
         yield
         return
-    original = indexing.rewriting_take
+    original_take, original_top_k = indexing.rewriting_take, jax.lax.top_k
 
     def rewriting_take(array, index, **kwargs):
         out = _static_slice(array, index) if not kwargs or set(kwargs) <= {"indices_are_sorted", "unique_indices"} else None
-        return original(array, index, **kwargs) if out is None else out
+        return original_take(array, index, **kwargs) if out is None else out
 
-    indexing.rewriting_take = rewriting_take
+    def top_k(operand, k, **kwargs):
+        if kwargs or not isinstance(operand.shape[-1], int) or not isinstance(k, int):
+            return original_top_k(operand, k, **kwargs)
+        return _top_k_by_selection(operand, k)
+
+    indexing.rewriting_take, jax.lax.top_k = rewriting_take, top_k
     try:
         yield
     finally:
-        indexing.rewriting_take = original
+        indexing.rewriting_take, jax.lax.top_k = original_take, original_top_k
 
 
 def _jax_endpoint(variables, tf_variables, fn, input_signature, polymorphic_shapes):
@@ -190,7 +220,7 @@ def _jax_endpoint(variables, tf_variables, fn, input_signature, polymorphic_shap
                                with_gradient=False)
 
     def serve(*args):
-        with _slices_without_gather():
+        with _convertible_jax():
             outputs, updates = converted(list(tf_variables), *args)
         for i, value in zip(changed, updates):
             tf_variables[i].assign(tf.cast(value, tf_variables[i].dtype))
