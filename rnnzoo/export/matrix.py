@@ -591,8 +591,9 @@ def main(argv=None):
         json.dump(strip(results), f, indent=1, sort_keys=True)
     for name, row in results.items():
         if not name.startswith("_"):
-            print(f"{name:<32}", "  ".join(f"{fmt}={_cell(row.get(fmt))}" for fmt in FORMATS))
-    print(f"total {results['_total_seconds']} s -> {out}")
+            print(f"{name:<32}", "  ".join(f"{fmt}={_cell(row.get(fmt))} ({row[fmt]['seconds']:.1f} s)"
+                                           for fmt in FORMATS if fmt in row))
+    print(f"total {results['_total_seconds']} s (ONNX process {results.get('_onnx_process_seconds', '-')} s) -> {out}")
 
 
 def strip(results):

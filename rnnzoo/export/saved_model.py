@@ -200,6 +200,23 @@ def _convertible_jax():
         indexing.rewriting_take, jax.lax.top_k = original_take, original_top_k
 
 
+def _with_constant_dims(input_signature, polymorphic_shapes):
+    """The signature with the axes that `polymorphic_shapes` gives as numbers fixed to them (jax2tf requires it)."""
+    import tensorflow as tf
+
+    def fix(spec, shape):
+        dims = [d.strip() for d in shape.strip().strip("()").split(",") if d.strip()]
+        if len(dims) != len(spec.shape):
+            raise ValueError(
+                f"`to_saved_model(polymorphic_shapes=...)`: {shape!r} has {len(dims)} axes, the input "
+                f"{spec.name!r} {len(spec.shape)}. Received: polymorphic_shapes={polymorphic_shapes!r}"
+            )
+        fixed = [int(d) if d.isdigit() and s is None else s for d, s in zip(dims, spec.shape)]
+        return tf.TensorSpec(fixed, spec.dtype, name=spec.name)
+
+    return tree.map_structure(fix, list(input_signature), list(polymorphic_shapes))
+
+
 def _jax_endpoint(variables, tf_variables, fn, input_signature, polymorphic_shapes):
     """`fn` (JAX) as a `tf.function` over `tf_variables`, writing back only the variables it changes."""
     import tensorflow as tf
@@ -268,6 +285,7 @@ def write_saved_model(path, model, endpoints, *, name="to_saved_model"):
         if polymorphic_shapes is None:
             polymorphic_shapes = default_polymorphic_shapes(input_signature)
         _check_polymorphic_shapes(polymorphic_shapes, input_signature)
+        input_signature = _with_constant_dims(input_signature, polymorphic_shapes)
         function = _jax_endpoint(variables, module.keras_variables, fn, input_signature, list(polymorphic_shapes))
         setattr(module, signature, function)
         signatures[signature] = function.get_concrete_function()
