@@ -211,10 +211,12 @@ def test_a_quantization_that_changes_nothing_says_so(tmp_path):
     assert quantized_weights(path) == 0
     entries = export_model(model, input_batches(padded=False)[1:3], ["tflite-dynamic-range", "tflite-fp16"],
                            out=str(tmp_path / "exports"))
-    for entry in entries:
-        assert entry["quantization"]["quantized_weights"] == 0
-        assert entry["quantization"]["note"].startswith("changed nothing"), entry["quantization"]
-        assert entry["parity"]["max_abs_error"] <= TOLERANCE  # unchanged weights: float32 parity
+    unchanged, half = entries
+    assert unchanged["quantization"]["quantized_weights"] == 0
+    assert unchanged["quantization"]["note"].startswith("changed nothing"), unchanged["quantization"]
+    assert unchanged["parity"]["max_abs_error"] <= TOLERANCE  # unchanged weights: float32 parity
+    # TFLite's float16 stores even small weights in 16 bits, and the numbers move.
+    assert half["quantization"]["quantized_weights"] > 0 and half["parity"]["max_abs_error"] > 0
 
 
 def test_converters_reject_unknown_quantization_alike(tmp_path):

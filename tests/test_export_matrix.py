@@ -30,7 +30,7 @@ def catalogue_models_and_layers():
 
 def test_every_layer_and_model_of_the_catalogue_has_a_case():
     names = catalogue_models_and_layers()
-    covered = {case.entry for case in matrix.CASES.values()}
+    covered = {case.entry for case in matrix.CASES.values() if case.entry is not None}
     assert names - covered == set(), "catalogue entries without an export case"
     assert covered - names == set(), "export cases naming no catalogue entry"
 

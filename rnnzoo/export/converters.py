@@ -11,8 +11,9 @@ import keras
 from rnnzoo.export.saved_model import to_saved_model  # noqa: F401  (the export package's one entry point)
 
 QUANTIZATIONS = (None, "float16", "dynamic_range")
-# Post-training quantization leaves weights of fewer elements in float32 (TFLite's rule; the
-# ONNX float16 conversion here follows it, so both formats quantize the same weights).
+# Dynamic-range quantization leaves weights of fewer elements in float32 (TFLite's and
+# onnxruntime's rule); the ONNX float16 conversion here follows it too (TFLite's float16 stores
+# every weight in float16).
 MIN_QUANTIZED_ELEMENTS = 1024
 ONNX_OPSET = 17
 
@@ -33,7 +34,8 @@ def _warn_if_unchanged(name, quantization, path):
     if count == 0:
         warnings.warn(
             f"`{name}(quantization={quantization!r})` changed nothing: no weight of {path!r} was stored in "
-            f"fewer bits (weights of fewer than {MIN_QUANTIZED_ELEMENTS} elements stay float32). The file "
+            f"fewer bits (dynamic range, and float16 in ONNX, skip weights of fewer than {MIN_QUANTIZED_ELEMENTS} "
+            "elements). The file "
             "computes what the float32 one computes.",
             UserWarning,
             stacklevel=3,
@@ -51,8 +53,8 @@ def to_tflite(saved_model_path, path, *, quantization=None):
             (int8 weights, float activations).
 
     Returns:
-        `path`. If a quantization stores no weight in fewer bits (every weight has fewer than
-        1024 elements), a `UserWarning` says so; `quantized_weights(path)` counts them.
+        `path`. If a quantization stores no weight in fewer bits (dynamic range skips weights of
+        fewer than 1024 elements), a `UserWarning` says so; `quantized_weights(path)` counts them.
     """
     import tensorflow as tf
 

@@ -31,7 +31,7 @@ FEATURES, UNITS, CLASSES = 3, 4, 3
 
 @dataclasses.dataclass
 class Case:
-    entry: str  # the catalogue entry
+    entry: str  # the catalogue entry, or None for a configuration the catalogue has no entry for
     build: object  # () -> (model, batches); batches: list of input structures
     polymorphic_shapes: object = None  # jax2tf shapes declaring shared lengths (None: all independent)
     decoder: str = None  # Seq2Seq: the token signature exported ("greedy")
@@ -283,9 +283,9 @@ CASES = {
     "vanilla_rnn": Case("vanilla_rnn", vanilla_rnn),
     "vanilla_rnn_cell": Case("vanilla_rnn_cell", _recurrent(lambda: cells.VanillaRNNCell(UNITS))),
     "vanilla_tagger": Case("vanilla_tagger", vanilla_tagger),
-    "recurrent_keras_gru_cell": Case("vanilla_rnn_cell", _recurrent(lambda: keras.layers.GRUCell(UNITS)),
+    "recurrent_keras_gru_cell": Case(None, _recurrent(lambda: keras.layers.GRUCell(UNITS)),
                                      note="layers.Recurrent over Keras's GRUCell"),
-    "recurrent_keras_lstm_cell": Case("vanilla_rnn_cell", _recurrent(lambda: keras.layers.LSTMCell(UNITS)),
+    "recurrent_keras_lstm_cell": Case(None, _recurrent(lambda: keras.layers.LSTMCell(UNITS)),
                                       note="layers.Recurrent over Keras's LSTMCell"),
     "tree_layer": Case("tree_layer", _tree_layer_model("concat")),
     "tree_cell": Case("tree_cell", _tree_layer_model("sum"), note="TreeLayer(combine='sum') (child-sum TreeCell)"),
@@ -550,7 +550,8 @@ def format_table(results_by_backend):
     lines = [header, "|" + "---|" * (len(columns) + 3)]
     for name, case in CASES.items():
         cells = [_cell(results_by_backend.get(b, {}).get(name, {}).get(f)) for b, f in columns]
-        lines.append(f"| `{name}` | `{case.entry}` | " + " | ".join(cells) + f" | {case.note} |")
+        entry = f"`{case.entry}`" if case.entry else "—"
+        lines.append(f"| `{name}` | {entry} | " + " | ".join(cells) + f" | {case.note} |")
     return "\n".join(lines)
 
 

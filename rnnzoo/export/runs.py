@@ -32,8 +32,9 @@ def _quantization_entry(quantization, path):
         return None
     count = quantized_weights(path)
     return {"method": quantization, "quantized_weights": count,
-            "note": ("changed nothing: every weight has fewer than 1024 elements and stays float32; "
-                     "the file computes what the float32 one computes") if count == 0 else
+            "note": ("changed nothing: no weight was stored in fewer bits (dynamic range, and float16 in "
+                     "ONNX, skip weights of fewer than 1024 elements); the file computes what the float32 "
+                     "one computes") if count == 0 else
                     f"{count} weight tensor(s) stored in fewer bits"}
 
 
