@@ -145,7 +145,10 @@ def _static_slice(array, index):
         starts.append(start)
         limits.append(stop)
         axis += 1
-    out = lax.slice(array, starts, limits)
+    try:
+        out = lax.slice(array, starts, limits)
+    except Exception:  # noqa: BLE001  (bounds JAX cannot prove for every size, e.g. 1:3 of a symbolic axis)
+        return None  # left to JAX's own indexing
     if squeezed:
         out = lax.squeeze(out, squeezed)
     for position in new_axes:
