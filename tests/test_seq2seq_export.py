@@ -95,7 +95,6 @@ def test_saved_model_cli_runs_translate(exported):
     assert not {op for op in ops if "Addons" in op or ">" in op}, ops
 
 
-@pytest.mark.tensorflow
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["greedy", "beam"], ids=["greedy", "beam"])
 def test_tflite_decoders_are_builtins_and_match_keras(method, tmp_path):
