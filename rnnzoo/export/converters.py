@@ -202,7 +202,7 @@ def to_onnx(source, path, *, quantization=None, signature="serving_default", ops
     """
     _check_quantization("to_onnx", quantization)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if isinstance(source, (keras.Model, keras.layers.Layer)):
+    if isinstance(source, keras.Model):
         if keras.backend.backend() != "tensorflow":
             return convert_on_tensorflow(source, "to_onnx", path, quantization=quantization, opset=opset)
         with tempfile.TemporaryDirectory() as tmp:
