@@ -117,6 +117,23 @@ def deep_rnn():
     return _layer_model(layer), _sequences()
 
 
+def _per_step_tagger(layer, name):
+    """The training recipes' taggers: a recurrent layer, then a per-step `Dense` softmax layer's logits."""
+
+    def build():
+        inputs = keras.Input((None, FEATURES), name="x")
+        logits = keras.layers.Dense(2, name="logits")(layer()(inputs))
+        return keras.Model(inputs, logits, name=name), _sequences()
+
+    return build
+
+
+def vanilla_regressor():
+    inputs = keras.Input((None, FEATURES), name="x")
+    outputs = layers.VanillaRNN(UNITS, output_units=1, bias_initializer="random_normal")(inputs)
+    return keras.Model(inputs, outputs, name="vanilla_regressor"), _sequences()
+
+
 def _labels(shapes=SHAPES, classes=CLASSES, seed=1):
     rng = _rng(seed)
     return [rng.integers(0, classes, size=(b, t)).astype("int32") for b, t in shapes]
@@ -283,9 +300,9 @@ CASES = {
     "vanilla_rnn": Case("vanilla_rnn", vanilla_rnn),
     "vanilla_rnn_cell": Case("vanilla_rnn_cell", _recurrent(lambda: cells.VanillaRNNCell(UNITS))),
     "vanilla_tagger": Case("vanilla_tagger", vanilla_tagger),
-    "recurrent_keras_gru_cell": Case(None, _recurrent(lambda: keras.layers.GRUCell(UNITS)),
+    "recurrent_keras_gru_cell": Case("recurrent", _recurrent(lambda: keras.layers.GRUCell(UNITS)),
                                      note="layers.Recurrent over Keras's GRUCell"),
-    "recurrent_keras_lstm_cell": Case(None, _recurrent(lambda: keras.layers.LSTMCell(UNITS)),
+    "recurrent_keras_lstm_cell": Case("recurrent", _recurrent(lambda: keras.layers.LSTMCell(UNITS)),
                                       note="layers.Recurrent over Keras's LSTMCell"),
     "tree_layer": Case("tree_layer", _tree_layer_model("concat")),
     "tree_cell": Case("tree_cell", _tree_layer_model("sum"), note="TreeLayer(combine='sum') (child-sum TreeCell)"),
@@ -293,6 +310,13 @@ CASES = {
     "tree_classifier_sum": Case("tree_classifier", _tree_classifier("sum"), FIXED_CHILDREN,
                                 note="combine='sum'; on JAX the number of children K is fixed at export"),
     "bidirectional": Case("bidirectional", bidirectional),
+    "bidirectional_tagger": Case("bidirectional_tagger", _per_step_tagger(
+        lambda: layers.Bidirectional(layers.VanillaRNN(UNITS, return_sequences=True)), "bidirectional_tagger"),
+        note="as the training recipe"),
+    "vanilla_regressor": Case("vanilla_regressor", vanilla_regressor, note="as the training recipe"),
+    "deep_transition_tagger": Case("deep_transition_tagger", _per_step_tagger(
+        lambda: layers.Recurrent(cells.DeepTransitionCell(UNITS, transition_depth=2, skip_connection=True),
+                                 return_sequences=True), "deep_transition_tagger"), note="as the training recipe"),
     "deep_rnn": Case("deep_rnn", deep_rnn, note="VanillaRNNCell + Keras GRUCell, residual"),
     "deep_transition_cell": Case("deep_transition_cell", _recurrent(
         lambda: cells.DeepTransitionCell(UNITS, transition_depth=2, skip_connection=True))),
