@@ -58,7 +58,9 @@ def scan(step, init, xs, *, training=False, reverse=False, unroll=1, jit_compile
                 )
                 return compiled(init, xs)
             return _tf_tensor_array_scan(step, init, xs, reverse)
-        return _tf_fixed_buffer_scan(step, init, xs, reverse)
+        return _replay_scan(step, init, xs, reverse)
+    if not training and keras.backend.backend() == "jax":
+        return _replay_scan(step, init, xs, reverse)
     return ops.scan(step, init, xs, reverse=reverse, unroll=unroll)
 
 
@@ -104,33 +106,138 @@ def _tf_tensor_array_scan(step, init, xs, reverse):
     return carry, _pack_ys(y, [a.stack() for a in arrays], xs_flat)
 
 
-def _tf_fixed_buffer_scan(step, init, xs, reverse):
-    tf, xs_flat, num_steps, index, x_at = _tf_loop_parts(xs, reverse)
-
-    def write(buffer, i, value):
-        # Indices are unique (one step per write): the TFLite lowering of a scatter with
-        # duplicate indices would sum them.
-        return tf.tensor_scatter_nd_update(buffer, tf.reshape(index(i), (1, 1)), tf.expand_dims(value, 0))
-
-    carry, y = step(init, x_at(0))
-    buffers = [
-        write(tf.zeros(tf.concat([[num_steps], tf.shape(v)], 0), v.dtype), 0, v)
-        for v in tree.flatten(y)
-    ]
-
-    def body(i, carry, buffers):
-        carry, y = step(carry, x_at(i))
-        buffers = [write(b, i, v) for b, v in zip(buffers, tree.flatten(y))]
-        return i + 1, carry, buffers
-
-    _, carry, buffers = tf.while_loop(
-        lambda i, *_: i < num_steps, body, (tf.constant(1), carry, buffers)
-    )
-    return carry, _pack_ys(y, buffers, xs_flat)
-
-
 def _pack_ys(y, ys_flat, xs_flat):
     num_steps = xs_flat[0].shape[0]
     for v, v0 in zip(ys_flat, tree.flatten(y)):
         v.set_shape([num_steps] + list(v0.shape))
     return tree.pack_sequence_as(y, ys_flat)
+
+
+# -- The inference loop: checkpoints, then one batched replay -----------------------------------
+#
+# A loop that writes step t into a `(time, ...)` buffer carried by the loop is quadratic on every
+# export path: LiteRT's WHILE copies each body output back to the body input at every iteration
+# (`CopyTensorsData`, a `memcpy` of the whole buffer; it skips only a tensor passed through
+# unchanged), and TF graph mode copies the buffer at every scatter. So the inference loop carries
+# no per-step buffer at all:
+#
+# 1. `time` is cut in `num_chunks = ceil(time / CHUNK)` chunks. One loop over the chunks runs the
+#    CHUNK steps of a chunk unrolled (steps past `time` leave the carry unchanged) and records the
+#    carry at the start of each chunk: a `(num_chunks, batch, ...)` buffer, so the copies cost
+#    `num_chunks^2` rows, `time / CHUNK^2` rows per step.
+# 2. The chunks are then replayed side by side, as one batch of `num_chunks * batch` rows started
+#    from those checkpoints: CHUNK unrolled steps, no loop, outputs stacked once. The same step on
+#    the same carries gives the same outputs (as one batched product).
+#
+# Cost: every step runs twice (once per row, once in a batched product), plus O(time) copies.
+# When the outputs are not used (`return_sequences=False`), graph pruning drops step 2.
+# The step must treat axis 0 of the carry and of `x_t` as a batch of independent rows and close
+# over no tensor with that batch axis (put per-example constants in the carry).
+
+CHUNK = 16
+
+
+def _replay_scan(step, init, xs, reverse, chunk=None):
+    chunk = CHUNK if chunk is None else chunk
+    xs_flat = [ops.convert_to_tensor(x) for x in tree.flatten(xs)]
+    init_flat = [ops.convert_to_tensor(c) for c in tree.flatten(init)]
+    static_steps = xs_flat[0].shape[0]
+    num_steps = ops.shape(xs_flat[0])[0]
+    if reverse:
+        xs_flat = [ops.flip(x, axis=0) for x in xs_flat]
+    num_chunks = (num_steps + (chunk - 1)) // chunk
+    padding = num_chunks * chunk - num_steps
+
+    def chunked(x):  # (time, *rest) -> (num_chunks, chunk, *rest), zero-padded
+        rest = ops.shape(x)[1:]
+        x = ops.concatenate([x, ops.zeros((padding,) + tuple(rest), x.dtype)], axis=0)
+        return ops.reshape(x, (num_chunks, chunk) + tuple(rest))
+
+    xs_chunks = [chunked(x) for x in xs_flat]
+
+    def x_at(x_chunk_flat, j):
+        return tree.pack_sequence_as(xs, [_row(x, j) for x in x_chunk_flat])
+
+    def run_chunk(carry_flat, x_chunk_flat, start):
+        # Pass 1: `chunk` steps of one row of chunks; steps past the end keep the carry.
+        carry = tree.pack_sequence_as(init, carry_flat)
+        for j in range(chunk):
+            new_carry, _ = step(carry, x_at(x_chunk_flat, j))
+            valid = ops.less(start + j, num_steps)
+            carry = tree.pack_sequence_as(init, [
+                ops.where(valid, ops.cast(new, old.dtype), old)
+                for new, old in zip(tree.flatten(new_carry), tree.flatten(carry))
+            ])
+        return tree.flatten(carry)
+
+    final_flat, checkpoints = _chunk_loop(run_chunk, init_flat, xs_chunks, chunk, num_chunks)
+
+    # Pass 2: the chunks side by side, (num_chunks * batch) rows from their checkpoints.
+    def fold(c):  # (num_chunks, batch, *rest) -> (num_chunks * batch, *rest)
+        return ops.reshape(c, (-1,) + tuple(ops.shape(c)[2:]))
+
+    def time_first(x):  # (num_chunks, chunk, batch, *rest) -> (chunk, num_chunks * batch, *rest)
+        rank = len(x.shape)
+        x = ops.transpose(x, (1, 0) + tuple(range(2, rank)))
+        return ops.reshape(x, (chunk, -1) + tuple(ops.shape(x)[3:]))
+
+    carry = tree.pack_sequence_as(init, [fold(c) for c in checkpoints])
+    xs_replay = [time_first(x) for x in xs_chunks]
+    ys = []
+    for j in range(chunk):
+        carry, y_structure = step(carry, x_at(xs_replay, j))
+        ys.append(tree.flatten(y_structure))
+    del carry  # the replay's carries are those of pass 1 (or steps past the end)
+    ys_flat = []
+    for parts in zip(*ys):
+        y = ops.stack(parts, axis=0)  # (chunk, num_chunks * batch, *rest)
+        rest = tuple(ops.shape(parts[0])[1:])
+        y = ops.reshape(y, (chunk, num_chunks, -1) + rest)
+        y = ops.transpose(y, (1, 0) + tuple(range(2, len(y.shape))))
+        y = ops.reshape(y, (num_chunks * chunk,) + tuple(ops.shape(y)[2:]))
+        y = ops.slice(y, (0,) * len(y.shape), (num_steps,) + tuple(ops.shape(y)[1:]))
+        if reverse:
+            y = ops.flip(y, axis=0)
+        ys_flat.append(y)
+    if isinstance(static_steps, int):
+        ys_flat = [ops.reshape(y, (static_steps,) + tuple(ops.shape(y)[1:])) for y in ys_flat]
+    final = tree.pack_sequence_as(init, final_flat)
+    return final, tree.pack_sequence_as(y_structure, ys_flat)
+
+
+def _row(x, j):
+    # `x[j]` for a static j, as a slice: indexing a tensor with a symbolic shape exports from
+    # JAX as a `dynamic_gather` that the TFLite converter rejects.
+    rest = tuple(ops.shape(x)[1:])
+    return ops.reshape(ops.slice(x, (j,) + (0,) * len(rest), (1,) + rest), rest)
+
+
+def _chunk_loop(run_chunk, init_flat, xs_chunks, chunk, num_chunks):
+    """Runs `run_chunk` over the chunks: `(final carry, carry at the start of each chunk)`."""
+    if keras.backend.backend() != "tensorflow":
+        # The chunk's first step is counted in the carry: a scanned index vector would export
+        # from JAX as an integer `dynamic_slice` that the TFLite converter rejects.
+        def body(carry, x_chunk_flat):
+            start, carry_flat = carry
+            return (start + chunk, run_chunk(carry_flat, x_chunk_flat, start)), carry_flat
+
+        (_, final_flat), checkpoints = ops.scan(body, (ops.convert_to_tensor(0, "int32"), init_flat), xs_chunks)
+        return final_flat, checkpoints
+
+    import tensorflow as tf
+
+    # A fixed-shape `(num_chunks, batch, ...)` buffer written by scatter (unique indices): it
+    # lowers to TFLite builtins with batch and time dynamic, and converts to ONNX.
+    buffers = [tf.zeros(tf.concat([[num_chunks], tf.shape(c)], 0), c.dtype) for c in init_flat]
+
+    def body(i, carry_flat, buffers):
+        index = tf.reshape(i, (1, 1))
+        buffers = [tf.tensor_scatter_nd_update(b, index, tf.expand_dims(c, 0))
+                   for b, c in zip(buffers, carry_flat)]
+        carry_flat = run_chunk(carry_flat, [tf.gather(x, i) for x in xs_chunks], i * chunk)
+        return i + 1, [tf.convert_to_tensor(c) for c in carry_flat], buffers
+
+    _, final_flat, buffers = tf.while_loop(
+        lambda i, *_: i < num_chunks, body, (tf.constant(0), init_flat, buffers)
+    )
+    return final_flat, buffers
