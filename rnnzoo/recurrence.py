@@ -187,24 +187,22 @@ def _replay_scan(step, init, xs, reverse, chunk=None, group=None):
     def fold(c):  # (num_groups, group, batch, *rest) -> (num_chunks * batch, *rest)
         return ops.reshape(c, (-1,) + tuple(ops.shape(c)[3:]))
 
-    def time_first(x):  # (num_chunks, chunk, batch, *rest) -> (chunk, num_chunks * batch, *rest)
-        rank = len(x.shape)
-        x = ops.transpose(x, (1, 0) + tuple(range(2, rank)))
-        return ops.reshape(x, (chunk, -1) + tuple(ops.shape(x)[3:]))
+    def replay_inputs(x_chunks_flat):  # step j of every chunk: (num_chunks * batch, *rest)
+        rows = [[ops.reshape(r, (-1,) + tuple(ops.shape(r)[2:])) for r in _rows(x, chunk, axis=1)]
+                for x in x_chunks_flat]  # unstacked along the chunk's own time axis: one pass
+        return [tree.pack_sequence_as(xs, [r[j] for r in rows]) for j in range(chunk)]
 
     carry = tree.pack_sequence_as(init, [fold(c) for c in checkpoints])
-    xs_replay = [time_first(x) for x in xs_chunks]
     ys = []
-    for x_t in steps_of(xs_replay):
+    for x_t in replay_inputs(xs_chunks):
         carry, y_structure = step(carry, x_t)
         ys.append(tree.flatten(y_structure))
     del carry  # the replay's carries are those of pass 1 (or steps past the end)
     ys_flat = []
     for parts in zip(*ys):
-        y = ops.stack(parts, axis=0)  # (chunk, num_chunks * batch, *rest)
         rest = tuple(ops.shape(parts[0])[1:])
-        y = ops.reshape(y, (chunk, num_chunks, -1) + rest)
-        y = ops.transpose(y, (1, 0) + tuple(range(2, len(y.shape))))
+        parts = [ops.reshape(p, (num_chunks, -1) + rest) for p in parts]
+        y = ops.stack(parts, axis=1)  # (num_chunks, chunk, batch, *rest), one pass
         y = ops.reshape(y, (num_chunks * chunk,) + tuple(ops.shape(y)[2:]))
         y = ops.slice(y, (0,) * len(y.shape), (num_steps,) + tuple(ops.shape(y)[1:]))
         if reverse:
@@ -216,11 +214,11 @@ def _replay_scan(step, init, xs, reverse, chunk=None, group=None):
     return final, tree.pack_sequence_as(y_structure, ys_flat)
 
 
-def _rows(x, num):
-    """`[x[0], ..., x[num - 1]]` for `x` of static leading size `num`."""
+def _rows(x, num, axis=0):
+    """The `num` slices of `x` along `axis` (of static size `num`)."""
     # One UNPACK in TFLite; static slices from JAX (`x[j]` on a symbolic shape exports as a
     # `dynamic_gather`, which the TFLite converter rejects).
-    return ops.unstack(x, num=num, axis=0)
+    return ops.unstack(x, num=num, axis=axis)
 
 
 def _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups):
@@ -248,23 +246,28 @@ def _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups):
 
     # Fixed-shape buffers, row i written by a select (one pass over the buffer; a scatter lowers
     # to several in TFLite): builtins with batch and time dynamic, and it converts to ONNX.
-    def write(buffer, i, value):
-        here = tf.equal(tf.range(tf.shape(buffer)[0]), i)
-        return tf.where(tf.reshape(here, [-1] + [1] * len(value.shape)), tf.expand_dims(value, 0), buffer)
+    # Everything shaped by a runtime value (`range`, `zeros`) is made outside the loops: one such
+    # tensor in a loop body makes LiteRT's WHILE resize the body and deep-copy every loop
+    # variable, the captured inputs included, at every iteration.
+    def write(buffer, rows, i, value):
+        here = tf.reshape(tf.equal(rows, i), [-1] + [1] * len(value.shape))
+        return tf.where(here, tf.expand_dims(value, 0), buffer)
+
+    group_rows, chunk_rows = tf.range(num_groups), tf.range(group)
+    empty_group = [tf.zeros(tf.concat([[group], tf.shape(c)], 0), c.dtype) for c in init_flat]
 
     def group_body(g, carry_flat, buffers):
         x_group = [tf.gather(x, g) for x in xs_groups]  # (group, chunk, batch, ...)
 
         def chunk_body(i, carry_flat, group_buffers):
-            group_buffers = [write(b, i, c) for b, c in zip(group_buffers, carry_flat)]
+            group_buffers = [write(b, chunk_rows, i, c) for b, c in zip(group_buffers, carry_flat)]
             carry_flat = run_chunk(carry_flat, [tf.gather(x, i) for x in x_group], (g * group + i) * chunk)
             return i + 1, [tf.convert_to_tensor(c) for c in carry_flat], group_buffers
 
-        group_buffers = [tf.zeros(tf.concat([[group], tf.shape(c)], 0), c.dtype) for c in carry_flat]
         _, carry_flat, group_buffers = tf.while_loop(
-            lambda i, *_: i < group, chunk_body, (tf.constant(0), carry_flat, group_buffers)
+            lambda i, *_: i < group, chunk_body, (tf.constant(0), carry_flat, empty_group)
         )
-        buffers = [write(b, g, gb) for b, gb in zip(buffers, group_buffers)]
+        buffers = [write(b, group_rows, g, gb) for b, gb in zip(buffers, group_buffers)]
         return g + 1, carry_flat, buffers
 
     buffers = [tf.zeros(tf.concat([[num_groups, group], tf.shape(c)], 0), c.dtype) for c in init_flat]
