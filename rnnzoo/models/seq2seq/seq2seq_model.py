@@ -205,18 +205,16 @@ class Seq2Seq(keras.Model):
             xs = embedded
 
         def step(carry, x_t):
-            # The encoder's annotations ride in the carry, unchanged: the step must close over
-            # no per-example tensor (`recurrence.scan` replays chunks of steps as one batch).
-            state, previous_logits, constants = carry
+            state, previous_logits = carry
             if sampling:
                 x_t, use = x_t
                 predicted = self.target_embedding(top1(ops.stop_gradient(previous_logits)))
                 x_t = use * predicted + (1.0 - use) * x_t
             logits, state, _ = self.decoder_cell.step(x_t, state, constants)
-            return (state, logits, constants), logits
+            return (state, logits), logits
 
         initial_logits = ops.zeros((batch, len(self.target_vocabulary)), self.compute_dtype)
-        _, logits = recurrence.scan(step, (state, initial_logits, constants), xs, training=bool(training))
+        _, logits = recurrence.scan(step, (state, initial_logits), xs, training=bool(training))
         return ops.transpose(logits, (1, 0, 2))  # (batch, target_time, vocabulary)
 
     def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
