@@ -87,7 +87,7 @@ def main(argv=None):
     print(f"attention heatmap: {png}")
 
     if keras.backend.backend() == "tensorflow":
-        from rnnzoo.models.seq2seq.seq2seq_export import export_greedy_tflite, export_translator
+        from rnnzoo.export import export_greedy_tflite, export_translator
 
         saved_model = os.path.join(args.out, "saved_model")
         if not os.path.exists(saved_model):

@@ -4,16 +4,15 @@
 `xs` and stacks the `y`s. It has to serve two masters, so it picks one of three
 implementations of the same function (tests prove they agree):
 
-* JAX (and PyTorch): `keras.ops.scan`, i.e. `lax.scan` -- fast, differentiable, compiled by
-  XLA, and exported through jax2tf as a builtin TFLite `WHILE` with dynamic batch and time.
-* TensorFlow, training: a `tf.while_loop` writing a `TensorArray` -- the fastest graph-mode
+* Training on JAX (and PyTorch): `keras.ops.scan`, i.e. `lax.scan` -- fast, differentiable,
+  compiled by XLA.
+* Training on TensorFlow: a `tf.while_loop` writing a `TensorArray` -- the fastest graph-mode
   loop and differentiable, but its `TensorListReserve` needs a static element shape, so a
   model exported with a dynamic batch would need Flex ops in TFLite.
-* TensorFlow, inference (`predict`, `evaluate`, `model.export`): a `tf.while_loop` over a
-  fixed-shape carry with a preallocated `(time, ...)` buffer written by scatter. It lowers
-  to TFLite builtins (`WHILE`, `GATHER`, `SCATTER_ND`) with batch *and* time dynamic, and
-  also converts to ONNX. It copies the buffer at every step in graph mode (O(T^2) memory
-  traffic), which is why training does not use it.
+* Inference on TensorFlow and JAX (`predict`, `evaluate`, `model.export`): checkpoints and one
+  batched replay (`_replay_scan`, below), linear in time on every path -- TF graph mode,
+  SavedModel signatures and LiteRT, exported from TF or through jax2tf -- with builtin TFLite
+  ops only and batch and time dynamic; no `XlaDynamicUpdateSlice` on TF, so it converts to ONNX.
 
 With `jit_compile=True`, the TensorFlow training loop is compiled with XLA: it then runs as
 one native loop instead of one graph-executor dispatch per op per step, which is most of the
@@ -34,13 +33,16 @@ def scan(step, init, xs, *, training=False, reverse=False, unroll=1, jit_compile
 
     Args:
         step: callable `(carry, x_t) -> (carry, y_t)`; `carry` keeps its structure, shapes
-            and dtypes; `x_t` has the structure of `xs` without the time axis.
+            and dtypes; `x_t` has the structure of `xs` without the time axis. Axis 0 of the
+            carry and of `x_t` is the batch: rows must be independent, and `step` must close
+            over no tensor with a batch axis (put per-example constants in the carry). The
+            inference loop runs it on a batch of `chunks * batch` rows.
         init: nested structure of tensors, the initial carry.
         xs: nested structure of tensors of shape `(time, ...)`, `time >= 1`.
-        training: bool. On TensorFlow, selects the training loop (`True`) or the
-            export-friendly loop (`False`); ignored on other backends.
+        training: bool. Selects the training loop (`True`) or the inference loop (`False`),
+            which is linear in time when exported; on PyTorch both are `keras.ops.scan`.
         reverse: bool. Run from the last step to the first; `ys` keep the time order of `xs`.
-        unroll: int >= 1, loop unrolling for `lax.scan` on JAX.
+        unroll: int >= 1, loop unrolling for `lax.scan` in training on JAX.
         jit_compile: bool. On TensorFlow in training and graph mode, compile the loop with
             XLA (once per input shape).
 
@@ -58,7 +60,9 @@ def scan(step, init, xs, *, training=False, reverse=False, unroll=1, jit_compile
                 )
                 return compiled(init, xs)
             return _tf_tensor_array_scan(step, init, xs, reverse)
-        return _tf_fixed_buffer_scan(step, init, xs, reverse)
+        return _replay_scan(step, init, xs, reverse)
+    if not training and keras.backend.backend() == "jax":  # what jax2tf exports
+        return _replay_scan(step, init, xs, reverse)
     return ops.scan(step, init, xs, reverse=reverse, unroll=unroll)
 
 
@@ -104,33 +108,170 @@ def _tf_tensor_array_scan(step, init, xs, reverse):
     return carry, _pack_ys(y, [a.stack() for a in arrays], xs_flat)
 
 
-def _tf_fixed_buffer_scan(step, init, xs, reverse):
-    tf, xs_flat, num_steps, index, x_at = _tf_loop_parts(xs, reverse)
-
-    def write(buffer, i, value):
-        # Indices are unique (one step per write): the TFLite lowering of a scatter with
-        # duplicate indices would sum them.
-        return tf.tensor_scatter_nd_update(buffer, tf.reshape(index(i), (1, 1)), tf.expand_dims(value, 0))
-
-    carry, y = step(init, x_at(0))
-    buffers = [
-        write(tf.zeros(tf.concat([[num_steps], tf.shape(v)], 0), v.dtype), 0, v)
-        for v in tree.flatten(y)
-    ]
-
-    def body(i, carry, buffers):
-        carry, y = step(carry, x_at(i))
-        buffers = [write(b, i, v) for b, v in zip(buffers, tree.flatten(y))]
-        return i + 1, carry, buffers
-
-    _, carry, buffers = tf.while_loop(
-        lambda i, *_: i < num_steps, body, (tf.constant(1), carry, buffers)
-    )
-    return carry, _pack_ys(y, buffers, xs_flat)
-
-
 def _pack_ys(y, ys_flat, xs_flat):
     num_steps = xs_flat[0].shape[0]
     for v, v0 in zip(ys_flat, tree.flatten(y)):
         v.set_shape([num_steps] + list(v0.shape))
     return tree.pack_sequence_as(y, ys_flat)
+
+
+# -- The inference loop: checkpoints, then one batched replay -----------------------------------
+#
+# A loop that writes step t into a `(time, ...)` buffer carried by the loop is quadratic on every
+# export path: LiteRT's WHILE copies each body output back to the body input at every iteration
+# (`CopyTensorsData`, a `memcpy` of the whole buffer; it skips only a tensor passed through
+# unchanged), and TF graph mode copies the buffer at every scatter. So the inference loop carries
+# no per-step buffer at all:
+#
+# 1. `time` is cut in chunks of CHUNK steps, and the chunks in groups of GROUP. A loop over the
+#    chunks of a group, inside a loop over the groups, runs the CHUNK steps of a chunk unrolled
+#    (steps past `time` leave the carry unchanged) and records the carry at the start of each
+#    chunk, first in a `(GROUP, batch, ...)` buffer, then group by group in a
+#    `(num_groups, GROUP, batch, ...)` buffer.
+# 2. The chunks are then replayed side by side, as one batch of `num_chunks * batch` rows started
+#    from those checkpoints: CHUNK unrolled steps, no loop, outputs stacked once. The same step on
+#    the same carries gives the same outputs (as one batched product).
+#
+# Cost: every step runs twice (once per row, once in a batched product), plus the buffer copies:
+# 2 rows per step for the inner buffer, and 2 * num_groups / CHUNK rows per step for the outer
+# one (T / 2048 rows at CHUNK = GROUP = 16: still quadratic, with a tiny constant). Time is padded
+# to a multiple of CHUNK * GROUP = 256 steps. When the outputs are not used
+# (`return_sequences=False`), graph pruning drops step 2.
+# The step must treat axis 0 of the carry and of `x_t` as a batch of independent rows and close
+# over no tensor with that batch axis (put per-example constants in the carry).
+
+CHUNK = 16  # steps unrolled per chunk
+GROUP = 16  # chunks per iteration of the outer loop of step 1
+
+
+def _replay_scan(step, init, xs, reverse, chunk=None, group=None):
+    chunk = CHUNK if chunk is None else chunk
+    group = GROUP if group is None else group
+    xs_flat = [ops.convert_to_tensor(x) for x in tree.flatten(xs)]
+    init_flat = [ops.convert_to_tensor(c) for c in tree.flatten(init)]
+    static_steps = xs_flat[0].shape[0]
+    num_steps = ops.shape(xs_flat[0])[0]
+    if reverse:
+        xs_flat = [ops.flip(x, axis=0) for x in xs_flat]
+    num_groups = (num_steps + (group * chunk - 1)) // (group * chunk)
+    num_chunks = num_groups * group
+    padding = num_chunks * chunk - num_steps
+
+    def chunked(x):  # (time, *rest) -> (num_chunks, chunk, *rest), zero-padded
+        rest = ops.shape(x)[1:]
+        x = ops.concatenate([x, ops.zeros((padding,) + tuple(rest), x.dtype)], axis=0)
+        return ops.reshape(x, (num_chunks, chunk) + tuple(rest))
+
+    xs_chunks = [chunked(x) for x in xs_flat]
+
+    def steps_of(x_chunk_flat):  # the `chunk` inputs x_t of a chunk, in order
+        rows = [_rows(x, chunk) for x in x_chunk_flat]
+        return [tree.pack_sequence_as(xs, [r[j] for r in rows]) for j in range(chunk)]
+
+    def run_chunk(carry_flat, x_chunk_flat, start):
+        # Pass 1: `chunk` steps of one row of chunks; steps past the end keep the carry.
+        carry = tree.pack_sequence_as(init, carry_flat)
+        valid = _rows(ops.less(start + ops.arange(chunk, dtype="int32"), num_steps), chunk)
+        for j, x_t in enumerate(steps_of(x_chunk_flat)):
+            new_carry, _ = step(carry, x_t)
+            carry = tree.pack_sequence_as(init, [
+                ops.where(valid[j], ops.cast(new, old.dtype), old)
+                for new, old in zip(tree.flatten(new_carry), tree.flatten(carry))
+            ])
+        return tree.flatten(carry)
+
+    xs_groups = [ops.reshape(x, (num_groups, group) + tuple(ops.shape(x)[1:])) for x in xs_chunks]
+    final_flat, checkpoints = _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups)
+
+    # Pass 2: the chunks side by side, (num_chunks * batch) rows from their checkpoints.
+    def fold(c):  # (num_groups, group, batch, *rest) -> (num_chunks * batch, *rest)
+        return ops.reshape(c, (-1,) + tuple(ops.shape(c)[3:]))
+
+    def replay_inputs(x_chunks_flat):  # step j of every chunk: (num_chunks * batch, *rest)
+        rows = [[ops.reshape(r, (-1,) + tuple(ops.shape(r)[2:])) for r in _rows(x, chunk, axis=1)]
+                for x in x_chunks_flat]  # unstacked along the chunk's own time axis: one pass
+        return [tree.pack_sequence_as(xs, [r[j] for r in rows]) for j in range(chunk)]
+
+    carry = tree.pack_sequence_as(init, [fold(c) for c in checkpoints])
+    ys = []
+    for x_t in replay_inputs(xs_chunks):
+        carry, y_structure = step(carry, x_t)
+        ys.append(tree.flatten(y_structure))
+    del carry  # the replay's carries are those of pass 1 (or steps past the end)
+    ys_flat = []
+    for parts in zip(*ys):
+        rest = tuple(ops.shape(parts[0])[1:])
+        parts = [ops.reshape(p, (num_chunks, -1) + rest) for p in parts]
+        y = ops.stack(parts, axis=1)  # (num_chunks, chunk, batch, *rest), one pass
+        y = ops.reshape(y, (num_chunks * chunk,) + tuple(ops.shape(y)[2:]))
+        y = ops.slice(y, (0,) * len(y.shape), (num_steps,) + tuple(ops.shape(y)[1:]))
+        if reverse:
+            y = ops.flip(y, axis=0)
+        ys_flat.append(y)
+    if isinstance(static_steps, int):
+        ys_flat = [ops.reshape(y, (static_steps,) + tuple(ops.shape(y)[1:])) for y in ys_flat]
+    final = tree.pack_sequence_as(init, final_flat)
+    return final, tree.pack_sequence_as(y_structure, ys_flat)
+
+
+def _rows(x, num, axis=0):
+    """The `num` slices of `x` along `axis` (of static size `num`)."""
+    # One UNPACK in TFLite; static slices from JAX (`x[j]` on a symbolic shape exports as a
+    # `dynamic_gather`, which the TFLite converter rejects).
+    return ops.unstack(x, num=num, axis=axis)
+
+
+def _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups):
+    """Runs `run_chunk` over the chunks: `(final carry, carry at the start of each chunk)`.
+
+    Two nested loops, so that no loop carries a long buffer: the inner one over the `group`
+    chunks of a group (a `(group, batch, ...)` buffer), the outer one over the groups (a
+    `(num_groups, group, batch, ...)` buffer, written once per group). The checkpoints are
+    returned in that shape.
+    """
+    if keras.backend.backend() != "tensorflow":
+        # The chunk's first step is counted in the carry: a scanned index vector would export
+        # from JAX as an integer `dynamic_slice` that the TFLite converter rejects.
+        def chunk_body(carry, x_chunk_flat):
+            start, carry_flat = carry
+            return (start + chunk, run_chunk(carry_flat, x_chunk_flat, start)), carry_flat
+
+        def group_body(carry, x_group_flat):
+            return ops.scan(chunk_body, carry, x_group_flat)
+
+        (_, final_flat), checkpoints = ops.scan(group_body, (ops.convert_to_tensor(0, "int32"), init_flat), xs_groups)
+        return final_flat, checkpoints
+
+    import tensorflow as tf
+
+    # Fixed-shape buffers, row i written by a select (one pass over the buffer; a scatter lowers
+    # to several in TFLite): builtins with batch and time dynamic, and it converts to ONNX.
+    # Everything shaped by a runtime value (`range`, `zeros`) is made outside the loops: one such
+    # tensor in a loop body makes LiteRT's WHILE resize the body and deep-copy every loop
+    # variable, the captured inputs included, at every iteration.
+    def write(buffer, rows, i, value):
+        here = tf.reshape(tf.equal(rows, i), [-1] + [1] * len(value.shape))
+        return tf.where(here, tf.expand_dims(value, 0), buffer)
+
+    group_rows, chunk_rows = tf.range(num_groups), tf.range(group)
+    empty_group = [tf.zeros(tf.concat([[group], tf.shape(c)], 0), c.dtype) for c in init_flat]
+
+    def group_body(g, carry_flat, buffers):
+        x_group = [tf.gather(x, g) for x in xs_groups]  # (group, chunk, batch, ...)
+
+        def chunk_body(i, carry_flat, group_buffers):
+            group_buffers = [write(b, chunk_rows, i, c) for b, c in zip(group_buffers, carry_flat)]
+            carry_flat = run_chunk(carry_flat, [tf.gather(x, i) for x in x_group], (g * group + i) * chunk)
+            return i + 1, [tf.convert_to_tensor(c) for c in carry_flat], group_buffers
+
+        _, carry_flat, group_buffers = tf.while_loop(
+            lambda i, *_: i < group, chunk_body, (tf.constant(0), carry_flat, empty_group)
+        )
+        buffers = [write(b, group_rows, g, gb) for b, gb in zip(buffers, group_buffers)]
+        return g + 1, carry_flat, buffers
+
+    buffers = [tf.zeros(tf.concat([[num_groups, group], tf.shape(c)], 0), c.dtype) for c in init_flat]
+    _, final_flat, buffers = tf.while_loop(
+        lambda g, *_: g < num_groups, group_body, (tf.constant(0), init_flat, buffers)
+    )
+    return final_flat, buffers

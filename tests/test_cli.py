@@ -37,7 +37,7 @@ def test_list_shows_models_and_tasks():
         (["train", "vanilla_tagger", "--task", "no_such_task"], "invalid choice: 'no_such_task'"),
         (["train", "vanilla_tagger", "--epochs", "0"], "must be > 0, got 0"),
         (["train", "vanilla_tagger", "--learning-rate", "fast"], "expected a float, got 'fast'"),
-        (["export", "runs/x", "--format", "onnx"], "invalid choice: 'onnx'"),
+        (["export", "runs/x", "--format", "caffe"], "invalid choice: 'caffe'"),
     ],
     ids=["unknown-model", "unknown-task", "zero-epochs", "non-numeric-rate", "unknown-format"],
 )
@@ -111,12 +111,13 @@ def test_train_evaluate_export_predict(trained_run):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["accuracy"] >= 0.99
 
-    done = rnnzoo("export", "runs/quick", "--format", "saved_model", "--format", "tflite", cwd=root)
+    done = rnnzoo("export", "runs/quick", "--format", "saved_model", "--format", "tflite", "--format", "onnx", cwd=root)
     assert done.returncode == 0, done.stderr[-3000:]
     model_dir = root / "exports" / "vanilla_tagger"
     assert (model_dir / "1" / "saved_model.pb").exists() and (model_dir / "1.tflite").exists()
+    assert (model_dir / "1.onnx").exists()
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    assert {e["format"] for e in manifest} == {"saved_model", "tflite"}
+    assert {e["format"] for e in manifest} == {"saved_model", "tflite", "onnx"}
     for entry in manifest:
         parity = entry["parity"]
         assert parity["passed"] and parity["max_relative_error"] <= 1e-5 and parity["max_abs_error"] <= 1e-5
@@ -129,13 +130,13 @@ def test_train_evaluate_export_predict(trained_run):
     x = np.random.default_rng(0).integers(0, 2, size=(2, 9, 1)).astype("float32")
     np.save(root / "x.npy", x)
     outputs = {}
-    for artifact in ("exports/vanilla_tagger/1", "exports/vanilla_tagger/1.tflite"):
+    for artifact in ("exports/vanilla_tagger/1", "exports/vanilla_tagger/1.tflite", "exports/vanilla_tagger/1.onnx"):
         out = root / f"out{len(outputs)}.npy"
         done = rnnzoo("predict", artifact, "--input", "x.npy", "--output", str(out), cwd=root)
         assert done.returncode == 0, done.stderr[-2000:]
         outputs[artifact] = np.load(out)
-    a, b = outputs.values()
-    assert a.shape == (2, 9, 2) and np.abs(a - b).max() <= 1e-5
+    a, b, c = outputs.values()
+    assert a.shape == (2, 9, 2) and np.abs(a - b).max() <= 1e-5 and np.abs(a - c).max() <= 1e-5
 
     np.save(root / "bad.npy", np.zeros((2, 9, 3), "float32"))
     done = rnnzoo("predict", "exports/vanilla_tagger/1.tflite", "--input", "bad.npy", cwd=root)

@@ -155,12 +155,6 @@ def test_quantized_tflite_stays_close(tmp_path):
         assert report.max_abs_error > 0  # the weights really changed
 
 
-def test_to_tflite_rejects_unknown_quantization(tmp_path):
-    with pytest.raises(ValueError, match=r"`to_tflite\(quantization=\.\.\.\)` must be one of .* "
-                                         r"Received: quantization='int4'"):
-        to_tflite(str(tmp_path), str(tmp_path / "model.tflite"), quantization="int4")
-
-
 def test_to_saved_model_will_not_overwrite(tmp_path):
     (tmp_path / "keep.txt").write_text("precious")
     with pytest.raises(FileExistsError, match="will not overwrite"):
@@ -176,3 +170,153 @@ def test_fresh_process_takes_a_list_of_inputs(tmp_path):
     rng = np.random.default_rng(0)
     x = [rng.normal(size=(2, 5, 3)).astype("float32"), rng.normal(size=(2, 5, 3)).astype("float32")]
     np.testing.assert_allclose(run_artifact_in_fresh_process(path, x), model(x), atol=1e-6)
+
+
+# --- ONNX, one set of quantization options, the JAX export path -------------------------------
+
+
+def wide_model(features=32):
+    inputs = keras.Input((None, features))
+    outputs = VanillaRNN(48, output_units=8, return_sequences=True, bias_initializer="random_normal")(inputs)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_onnx_quantizations_are_those_of_tflite(tmp_path):
+    from rnnzoo.export import onnx_ops, quantized_weights, to_onnx
+
+    model = wide_model()
+    saved_model = to_saved_model(model, str(tmp_path / "saved_model"))
+    batches = input_batches(padded=False, seed=1, features=32)[1:]
+    float32 = to_onnx(saved_model, str(tmp_path / "float32.onnx"))
+    assert "Loop" in onnx_ops(float32) and quantized_weights(float32) == 0
+    report = parity_report(model, [float32], batches, tolerance=TOLERANCE)
+    assert report.passed and report.max_abs_error <= TOLERANCE, str(report)
+    for quantization, tolerance in QUANTIZATION_TOLERANCE.items():
+        path = to_onnx(saved_model, str(tmp_path / f"{quantization}.onnx"), quantization=quantization)
+        assert quantized_weights(path) > 0, quantization
+        report = parity_report(model, [path], batches, tolerance=tolerance)
+        assert report.passed and report.max_abs_error > 0, (quantization, str(report))
+
+
+@pytest.mark.slow
+def test_a_quantization_that_changes_nothing_says_so(tmp_path):
+    from rnnzoo.export import export_model, quantized_weights
+
+    model = sequences_with_projection()  # every weight far below 1024 elements
+    saved_model = to_saved_model(model, str(tmp_path / "saved_model"))
+    with pytest.warns(UserWarning, match=r"`to_tflite\(quantization='dynamic_range'\)` changed nothing"):
+        path = to_tflite(saved_model, str(tmp_path / "dr.tflite"), quantization="dynamic_range")
+    assert quantized_weights(path) == 0
+    entries = export_model(model, input_batches(padded=False)[1:3], ["tflite-dynamic-range", "tflite-fp16"],
+                           out=str(tmp_path / "exports"))
+    unchanged, half = entries
+    assert unchanged["quantization"]["quantized_weights"] == 0
+    assert unchanged["quantization"]["note"].startswith("changed nothing"), unchanged["quantization"]
+    assert unchanged["parity"]["max_abs_error"] <= TOLERANCE  # unchanged weights: float32 parity
+    # TFLite's float16 stores even small weights in 16 bits, and the numbers move.
+    assert half["quantization"]["quantized_weights"] > 0 and half["parity"]["max_abs_error"] > 0
+
+
+def test_converters_reject_unknown_quantization_alike(tmp_path):
+    from rnnzoo.export import to_onnx
+
+    for name, convert in (("to_tflite", to_tflite), ("to_onnx", to_onnx)):
+        with pytest.raises(ValueError, match=rf"`{name}\(quantization=\.\.\.\)` must be one of .* "
+                                             r"Received: quantization='int4'"):
+            convert(str(tmp_path), str(tmp_path / "model.out"), quantization="int4")
+
+
+@pytest.mark.slow
+def test_export_model_writes_onnx_with_parity_in_the_manifest(tmp_path):
+    import json
+
+    from rnnzoo.export import export_model
+
+    model = stack_with_go_backwards()
+    entries = export_model(model, input_batches(padded=False)[1:], ["onnx"], out=str(tmp_path))
+    (entry,) = entries
+    assert entry["format"] == "onnx" and entry["path"] == "1.onnx" and "Loop" in entry["onnx_ops"]
+    assert entry["parity"]["passed"] and entry["parity"]["max_abs_error"] <= TOLERANCE, entry["report"]
+    manifest = json.loads((tmp_path / model.name / "manifest.json").read_text())
+    assert manifest[0]["backend"] == keras.backend.backend() and manifest[0]["quantization"] is None
+
+
+def test_to_saved_model_needs_a_signature_for_a_subclassed_model(tmp_path):
+    from rnnzoo.models import Seq2Seq
+
+    model = Seq2Seq("ab", "ab", embedding_dim=4, hidden_dim=4)
+    with pytest.raises(ValueError, match=r"not a functional model\. Pass `input_signature=.*export_translator"):
+        to_saved_model(model, str(tmp_path / "m"))
+
+
+def test_polymorphic_shapes_must_have_the_structure_of_the_inputs(tmp_path):
+    with pytest.raises(ValueError, match=r"`to_saved_model\(polymorphic_shapes=\.\.\.\)` must have the structure"):
+        to_saved_model(sequences_with_projection(), str(tmp_path / "m"),
+                       polymorphic_shapes=[{"x": "(batch, time, 3)"}])
+
+
+@pytest.mark.jax
+def test_to_onnx_refuses_a_jax_saved_model_and_names_the_way(tmp_path):
+    from rnnzoo.export import to_onnx
+
+    saved_model = to_saved_model(sequences_with_projection(), str(tmp_path / "saved_model"))
+    with pytest.raises(ValueError, match=r"written from the JAX backend.*`to_onnx\(model, path\)`"):
+        to_onnx(saved_model, str(tmp_path / "m.onnx"))
+
+
+@pytest.mark.jax
+def test_jax_export_slices_without_gather_and_top_k_without_composite():
+    import jax
+    import jax.numpy as jnp
+    from jax import export as jax_export
+
+    from rnnzoo.export.saved_model import _convertible_jax
+
+    b, t = jax_export.symbolic_shape("b, t")
+    sliced = [np.s_[:, :-1], np.s_[..., -1], np.s_[:, None, :, 2:], np.s_[0], np.s_[1:, ..., :2], np.s_[:, :, 1:3]]
+    # Left to JAX: bounds that do not hold for every length (1:3 of a symbolic axis), steps.
+    left = [np.s_[:, 1:3], np.s_[:, -2:, 1], np.s_[:, ::2]]
+    x = np.random.default_rng(0).normal(size=(3, 5, 4)).astype("float32")
+    for index in sliced + left:
+        with _convertible_jax():
+            exported = jax_export.export(jax.jit(lambda a: a[index]))(jax.ShapeDtypeStruct((b, t, 4), "float32"))
+        np.testing.assert_array_equal(np.asarray(exported.call(x)), x[index], err_msg=str(index))
+        assert ("stablehlo.dynamic_gather" in exported.mlir_module()) == (index in left), index
+    # top_k: the same values and indices, ties to the lowest index, and no composite op.
+    scores = np.array([[1.0, 3.0, 3.0, -np.inf, 2.0], [0.5, 0.5, 0.5, 0.5, 0.5]], "float32")
+    with _convertible_jax():
+        exported = jax_export.export(jax.jit(lambda a: jax.lax.top_k(a, 3)))(
+            jax.ShapeDtypeStruct((b, 5), "float32"))
+    values, positions = exported.call(scores)
+    want_values, want_positions = jax.lax.top_k(jnp.asarray(scores), 3)
+    np.testing.assert_array_equal(np.asarray(values), np.asarray(want_values))
+    np.testing.assert_array_equal(np.asarray(positions), np.asarray(want_positions))
+    assert "stablehlo.composite" not in exported.mlir_module() and "chlo.top_k" not in exported.mlir_module()
+
+
+@pytest.mark.jax
+@pytest.mark.slow
+def test_jax_export_of_keras_cell_and_shared_length(tmp_path):
+    from rnnzoo.export import matrix
+    from rnnzoo.layers import OutputRecurrentRNN, Recurrent
+
+    # Keras's GRUCell owns a uint32 seed state; only the variables a call changes are written back.
+    inputs = keras.Input((None, FEATURES))
+    model = keras.Model(inputs, Recurrent(keras.layers.GRUCell(4), return_sequences=True)(inputs))
+    assert any(v.dtype == "uint32" for v in model.non_trainable_variables)
+    tflite = to_tflite(to_saved_model(model, str(tmp_path / "gru")), str(tmp_path / "gru.tflite"))
+    report = parity_report(model, [tflite], input_batches(padded=False), tolerance=TOLERANCE)
+    assert report.passed and report.max_abs_error <= TOLERANCE, str(report)
+
+    # Two inputs of one length: each its own symbol fails; the shared symbol declared once exports.
+    x = keras.Input((None, FEATURES), name="x")
+    labels = keras.Input((None,), dtype="int32", name="labels")
+    model = keras.Model({"x": x, "labels": labels}, OutputRecurrentRNN(4, 3)(x, labels=labels))
+    with pytest.raises(Exception, match="(?i)shape|dimension"):
+        to_saved_model(model, str(tmp_path / "independent"))
+    path = to_saved_model(model, str(tmp_path / "shared"), polymorphic_shapes=matrix.SHARED_TIME)
+    batches = [{"x": x, "labels": np.zeros(x.shape[:2], "int32")} for x in input_batches(padded=False)]
+    report = parity_report(model, [path], batches, tolerance=TOLERANCE)
+    assert report.passed, str(report)

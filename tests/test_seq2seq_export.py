@@ -1,6 +1,8 @@
-"""Serving a Seq2Seq: SavedModel `translate` (strings), fresh process, saved_model_cli, TFLite.
+"""Serving a Seq2Seq: SavedModel `translate` (strings), fresh process, saved_model_cli, TFLite, ONNX.
 
-Export is TensorFlow-only (string ops); on JAX a clear error says so.
+The string signature is TensorFlow-only (string ops); on JAX a clear error says so. The token
+signatures (`export_decoder`) export from both backends (the export matrix runs `greedy` in every
+format on each).
 """
 
 import json
@@ -12,9 +14,8 @@ import warnings
 import numpy as np
 import pytest
 
-from rnnzoo.export import tflite_ops
+from rnnzoo.export import export_decoder, export_decoder_tflite, export_translator, onnx_ops, run_artifact, tflite_ops
 from rnnzoo.models.seq2seq import Seq2Seq
-from rnnzoo.models.seq2seq.seq2seq_export import export_decoder_tflite, export_translator, run_tflite_signature
 
 TEXTS = ["ab", "", "zz?", "abcdabcdab", "dcba", "b"]  # unknown characters, empty, too long
 
@@ -94,7 +95,6 @@ def test_saved_model_cli_runs_translate(exported):
     assert not {op for op in ops if "Addons" in op or ">" in op}, ops
 
 
-@pytest.mark.tensorflow
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["greedy", "beam"], ids=["greedy", "beam"])
 def test_tflite_decoders_are_builtins_and_match_keras(method, tmp_path):
@@ -108,7 +108,9 @@ def test_tflite_decoders_are_builtins_and_match_keras(method, tmp_path):
     for batch, length in [(1, 1), (3, 4), (5, 7)]:  # batch and time dynamic
         source = rng.integers(4, 8, size=(batch, length)).astype("int32")
         source[:, -1] = 3  # <end>
-        lite = run_tflite_signature(path, signature, source=source)
+        lite = dict(zip(["attention_weights", "beam_scores", "beam_tokens", "lengths", "scores", "tokens"]
+                        if method == "beam" else ["attention_weights", "lengths", "scores", "tokens"],
+                        run_artifact(path, {"source": source}, signature)))
         expected = model.generate(source, method, beam_width=3, length_penalty=0.6)
         tokens = expected["tokens"] if method == "greedy" else expected["tokens"][:, 0]
         np.testing.assert_array_equal(lite["tokens"], tokens)
@@ -116,5 +118,33 @@ def test_tflite_decoders_are_builtins_and_match_keras(method, tmp_path):
 
 @pytest.mark.jax
 def test_export_needs_the_tensorflow_backend(tmp_path):
-    with pytest.raises(RuntimeError, match="TensorFlow backend"):
+    with pytest.raises(RuntimeError, match="TensorFlow backend.*`export_decoder`"):
         export_translator(small_model(), str(tmp_path / "m"))
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_onnx_beam_decoder_with_vocabulary_matches_keras(tmp_path):
+    model = small_model()
+    path = export_decoder(model, str(tmp_path / "beam.onnx"), method="beam", format="onnx", beam_width=3,
+                          length_penalty=0.6)
+    assert "Loop" in onnx_ops(path)  # decoding is a loop in the graph, batch and time dynamic
+    vocabulary = json.loads((tmp_path / "beam.vocabulary.json").read_text())
+    assert vocabulary["source"] == model.source_vocabulary.tokens and vocabulary["special_ids"]["end"] == 3
+    rng = np.random.default_rng(1)
+    for batch, length in [(1, 2), (4, 6)]:
+        source = rng.integers(4, 8, size=(batch, length)).astype("int32")
+        source[:, -1] = 3
+        beam_scores, beam_tokens = run_artifact(path, {"source": source})[1:3]
+        expected = model.generate(source, "beam", beam_width=3, length_penalty=0.6)
+        np.testing.assert_array_equal(beam_tokens, expected["tokens"])
+        np.testing.assert_allclose(beam_scores, expected["scores"], rtol=1e-5, atol=1e-6)
+
+
+def test_export_decoder_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match=r"`export_decoder\(format=...\)` must be one of .*Received: format='caffe'"):
+        export_decoder(small_model(), str(tmp_path / "m"), format="caffe")
+    with pytest.raises(ValueError, match=r"`export_decoder\(method=...\)` must be 'greedy' or 'beam'"):
+        export_decoder(small_model(), str(tmp_path / "m"), method="sample")
+    with pytest.raises(ValueError, match="applies to TFLite and ONNX"):
+        export_decoder(small_model(), str(tmp_path / "m"), quantization="float16")

@@ -4,7 +4,7 @@
     rnnzoo train MODEL [--task TASK | --data FILE] --out RUN_DIR   model.fit with checkpoints, resume
     rnnzoo evaluate RUN_DIR                       test-split metrics of a finished run
     rnnzoo export RUN_DIR --format tflite ...     exports/<model>/<version>/ + manifest with parity
-    rnnzoo predict ARTIFACT --input FILE          run a SavedModel or a .tflite file
+    rnnzoo predict ARTIFACT --input FILE          run a SavedModel, a .tflite or an .onnx file
     rnnzoo attention MODEL.keras TEXT             attention heatmap of a seq2seq model (section 10.4)
     rnnzoo diagnose MODEL --task T --length N     gradient decay and W's spectrum (section 10.7)
 
@@ -37,7 +37,8 @@ from rnnzoo.app.runs import SUPPORTED_DISTRIBUTE, TrainConfig  # noqa: E402
 # FileNotFoundError, PermissionError, IsADirectoryError, ...), a diverged training run
 # (`runs.NonFiniteLossError`, a FloatingPointError). Printed as one line, exit status 2.
 USER_ERRORS = (ValueError, TypeError, OSError, KeyError, FloatingPointError)
-EXPORT_FORMATS = ("saved_model", "tflite", "tflite-fp16", "tflite-dynamic-range")  # rnnzoo.export.FORMATS, checked by a test
+EXPORT_FORMATS = ("saved_model", "tflite", "tflite-fp16", "tflite-dynamic-range", "onnx", "onnx-fp16",
+                  "onnx-dynamic-range")  # rnnzoo.export.FORMATS, checked by a test
 
 # Native (C++) log lines TensorFlow, XLA and LiteRT write to file descriptor 2 whatever
 # TF_CPP_MIN_LOG_LEVEL says (before absl's logging is initialized): absl/glog lines
@@ -384,7 +385,7 @@ def build_parser():
     p = command("evaluate", "test-split metrics of a finished run (JSON)", _evaluate)
     p.add_argument("run_dir", metavar="RUN_DIR")
 
-    p = command("export", "export a run for serving: SavedModel and/or TFLite, with parity", _export)
+    p = command("export", "export a run for serving: SavedModel, TFLite and/or ONNX, with parity", _export)
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", action="append", choices=EXPORT_FORMATS, required=True,
                    help="repeat for several formats (seq2seq runs: saved_model, tflite)")
@@ -392,7 +393,7 @@ def build_parser():
     p.add_argument("--version", type=_positive(int), help="version number (default: the next free one)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing artifact of that version")
 
-    p = command("predict", "run a SavedModel directory or a .tflite file on inputs", _predict)
+    p = command("predict", "run a SavedModel directory, a .tflite or an .onnx file on inputs", _predict)
     p.add_argument("artifact", metavar="ARTIFACT")
     p.add_argument("--input", required=True, help=".npy, .npz (one array per signature input) or .json")
     p.add_argument("--output", help="save the outputs (.npy, or .npz for several)")

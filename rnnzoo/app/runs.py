@@ -491,7 +491,7 @@ def _export_seq2seq(model, inputs, data, formats, out, version, overwrite, metad
 
     from rnnzoo.export import runs as export_runs
     from rnnzoo.export import tflite_ops
-    from rnnzoo.models.seq2seq.seq2seq_export import export_greedy_tflite, export_translator, run_tflite_signature
+    from rnnzoo.export import export_greedy_tflite, export_translator, run_artifact
 
     unsupported = [f for f in formats if f not in ("saved_model", "tflite")]
     if unsupported or not formats:
@@ -526,8 +526,9 @@ def _export_seq2seq(model, inputs, data, formats, out, version, overwrite, metad
         else:
             export_greedy_tflite(model, path)
 
-            def greedy(ids, path=path):
-                return run_tflite_signature(path, "greedy", source=np.asarray(ids, "int32"))
+            def greedy(ids, path=path):  # outputs come in the alphabetical order of their names
+                names = sorted(model.generate(ids))
+                return dict(zip(names, run_artifact(path, {"source": np.asarray(ids, "int32")}, signature="greedy")))
 
             strings_equal, size, ops = True, os.path.getsize(path), tflite_ops(path)
         worst_abs = worst_rel = 0.0

@@ -18,11 +18,16 @@ def check_decoding_args(name, max_length, beam_width=1, length_penalty=0.0):
 def top1(logits):
     """The index of the largest logit, `(batch, vocabulary) -> (batch,)` int32.
 
-    `top_k(x, 1)`, not `argmax`: on TensorFlow `argmax` of floats needs a Flex op in TFLite.
-    Ties go to the lowest index, as in `top_k` over beams.
+    The lowest index where the logits reach their maximum, not `argmax` (on TensorFlow
+    `argmax` of floats needs a Flex op in TFLite) nor `top_k` (on JAX it lowers to a composite
+    op that TensorFlow's `XlaCallModule` cannot load, so the JAX export would fail). Ties go to
+    the lowest index, as in `top_k` over beams.
     """
-    _, indices = ops.top_k(logits, 1)
-    return ops.cast(ops.squeeze(indices, -1), "int32")
+    vocabulary = logits.shape[-1]
+    best = ops.max(logits, axis=-1, keepdims=True)
+    positions = ops.arange(vocabulary, dtype="int32")
+    first = ops.min(ops.where(ops.equal(logits, best), positions, vocabulary), axis=-1)
+    return ops.minimum(first, vocabulary - 1)  # all-NaN logits: the last id, never out of range
 
 
 def write_at(buffer, i, value):

@@ -12,7 +12,7 @@ def greedy_search(step_fn, initial_state, constants, *, start_token, end_token, 
     Stops at `end_token` (per sequence; the loop exits when every sequence has ended) or after
     `max_length` tokens. It is one `while_loop` over fixed-shape buffers, with no Python-side
     state, so it runs inside `tf.function`/`jax.jit`, exports to a SavedModel, and converts to
-    TFLite builtin ops (the arg-max is `top_k(logits, 1)`: `argmax` on floats needs Flex).
+    TFLite builtin ops (the arg-max is `top1`, a max/equal/min: `argmax` on floats needs Flex).
 
     Args:
         step_fn: `(tokens (batch,) int32, state, constants) -> (logits (batch, vocabulary),

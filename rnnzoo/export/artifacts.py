@@ -1,4 +1,4 @@
-"""Running exported artifacts: a SavedModel's signature, or a `.tflite` file in LiteRT."""
+"""Running exported artifacts: a SavedModel's signature, a `.tflite` file in LiteRT, an `.onnx` file in onnxruntime."""
 
 import os
 import subprocess
@@ -75,6 +75,26 @@ def run_tflite(path, inputs, signature="serving_default"):
     return _ordered_outputs(runner(**feed))
 
 
+_ONNX_TYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(int32)": "int32",
+               "tensor(int64)": "int64", "tensor(bool)": "bool", "tensor(float16)": "float16"}
+
+
+def run_onnx(path, inputs, signature="serving_default"):
+    """Runs an `.onnx` file in onnxruntime (CPU); `signature` is accepted for symmetry (one per file)."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    details = {i.name: i for i in session.get_inputs()}
+    feed = _signature_inputs(list(details), inputs)
+    feed = {
+        name: _check_spec(name, value, [d if isinstance(d, int) else None for d in details[name].shape],
+                          _ONNX_TYPES.get(details[name].type, "float32"))
+        for name, value in feed.items()
+    }
+    names = [o.name for o in session.get_outputs()]
+    return _ordered_outputs(dict(zip(names, session.run(names, feed))))
+
+
 def run_saved_model(path, inputs, signature="serving_default"):
     """Runs a SavedModel's signature with TensorFlow."""
     import tensorflow as tf
@@ -90,10 +110,10 @@ def run_saved_model(path, inputs, signature="serving_default"):
 
 
 def run_artifact(path, inputs, signature="serving_default"):
-    """Runs an exported artifact: a `.tflite` file or a SavedModel directory.
+    """Runs an exported artifact: a `.tflite` or `.onnx` file, or a SavedModel directory.
 
     Args:
-        path: str, a `.tflite` file or a SavedModel directory.
+        path: str, a `.tflite` file, an `.onnx` file or a SavedModel directory.
         inputs: an array (one input), a list of arrays in signature order, or a dict keyed by
             the signature's input names.
         signature: str, the signature to run.
@@ -105,8 +125,10 @@ def run_artifact(path, inputs, signature="serving_default"):
         raise FileNotFoundError(f"No exported artifact at {path!r}.")
     if str(path).endswith(".tflite"):
         return run_tflite(path, inputs, signature)
+    if str(path).endswith(".onnx"):
+        return run_onnx(path, inputs, signature)
     if not os.path.exists(os.path.join(path, "saved_model.pb")):
-        raise ValueError(f"{path!r} is neither a `.tflite` file nor a SavedModel directory (no saved_model.pb).")
+        raise ValueError(f"{path!r} is neither a `.tflite` or `.onnx` file nor a SavedModel directory (no saved_model.pb).")
     return run_saved_model(path, inputs, signature)
 
 
@@ -151,4 +173,4 @@ def run_artifact_in_fresh_process(path, inputs, signature="serving_default", tim
     return outputs[0] if len(outputs) == 1 else outputs
 
 
-__all__ = ["load_inputs", "run_artifact", "run_artifact_in_fresh_process", "run_saved_model", "run_tflite"]
+__all__ = ["load_inputs", "run_artifact", "run_artifact_in_fresh_process", "run_onnx", "run_saved_model", "run_tflite"]

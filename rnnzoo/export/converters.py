@@ -1,37 +1,46 @@
-"""Keras model -> SavedModel -> TFLite with builtin ops only."""
+"""SavedModel -> TFLite (builtin ops only) and ONNX, with the same quantization options."""
 
 import os
+import subprocess
+import sys
+import tempfile
+import warnings
 
 import keras
 
+from rnnzoo.export.saved_model import to_saved_model  # noqa: F401  (the export package's one entry point)
+
 QUANTIZATIONS = (None, "float16", "dynamic_range")
+# Dynamic-range quantization leaves weights of fewer elements in float32 (TFLite's and
+# onnxruntime's rule); the ONNX float16 conversion here follows it too (TFLite's float16 stores
+# every weight in float16).
+MIN_QUANTIZED_ELEMENTS = 1024
+ONNX_OPSET = 17
 
 
-def to_saved_model(model, path, *, input_signature=None):
-    """Exports `model` with `model.export(path, format="tf_saved_model")`.
-
-    The SavedModel has a `serving_default` signature with the batch and every `None` axis of
-    the model's inputs dynamic. On the JAX backend the loops are exported without their
-    gradient (`jax2tf_kwargs={"with_gradient": False}`), which dynamic trip counts need.
-
-    Args:
-        model: a built `keras.Model`.
-        path: str, the SavedModel directory (must not exist yet, or be empty).
-        input_signature: optional, as for `keras.Model.export`.
-
-    Returns:
-        `path`.
-    """
-    if os.path.exists(path) and os.listdir(path):
-        raise FileExistsError(
-            f"`to_saved_model` will not overwrite the non-empty directory {path!r}; remove it "
-            "or choose another path."
+def _check_quantization(name, quantization):
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(
+            f"`{name}(quantization=...)` must be one of {list(QUANTIZATIONS)}. "
+            f"Received: quantization={quantization!r}"
         )
-    kwargs = {}
-    if keras.backend.backend() == "jax":
-        kwargs["jax2tf_kwargs"] = {"with_gradient": False}
-    model.export(path, format="tf_saved_model", input_signature=input_signature, verbose=False, **kwargs)
-    return path
+
+
+def _warn_if_unchanged(name, quantization, path):
+    """Says so when a quantization left every weight in float32 (a small model)."""
+    if quantization is None:
+        return None
+    count = quantized_weights(path)
+    if count == 0:
+        warnings.warn(
+            f"`{name}(quantization={quantization!r})` changed nothing: no weight of {path!r} was stored in "
+            f"fewer bits (dynamic range, and float16 in ONNX, skip weights of fewer than {MIN_QUANTIZED_ELEMENTS} "
+            "elements). The file "
+            "computes what the float32 one computes.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return count
 
 
 def to_tflite(saved_model_path, path, *, quantization=None):
@@ -44,15 +53,12 @@ def to_tflite(saved_model_path, path, *, quantization=None):
             (int8 weights, float activations).
 
     Returns:
-        `path`.
+        `path`. If a quantization stores no weight in fewer bits (dynamic range skips weights of
+        fewer than 1024 elements), a `UserWarning` says so; `quantized_weights(path)` counts them.
     """
     import tensorflow as tf
 
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(
-            f"`to_tflite(quantization=...)` must be one of {list(QUANTIZATIONS)}. "
-            f"Received: quantization={quantization!r}"
-        )
+    _check_quantization("to_tflite", quantization)
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_path)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization is not None:
@@ -63,6 +69,7 @@ def to_tflite(saved_model_path, path, *, quantization=None):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:
         f.write(flatbuffer)
+    _warn_if_unchanged("to_tflite", quantization, path)
     return path
 
 
@@ -88,3 +95,175 @@ def tflite_ops(path):
             else:
                 names.add(builtin_names[builtin])
     return sorted(names)
+
+
+def quantized_weights(path):
+    """How many constant tensors of a `.tflite` or `.onnx` file are stored in fewer than 32 bits.
+
+    0 for a float32 file, and for a quantized one whose weights were all too small to quantize.
+    """
+    if str(path).endswith(".onnx"):
+        import onnx
+
+        low = {onnx.TensorProto.FLOAT16, onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.BFLOAT16}
+        return sum(1 for graph in _onnx_graphs(onnx.load(path).graph) for t in graph.initializer if t.data_type in low)
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    with open(path, "rb") as f:
+        model = flatbuffer_utils.read_model_from_bytearray(bytearray(f.read()))
+    low = {schema.TensorType.FLOAT16, schema.TensorType.INT8}
+    return sum(
+        1
+        for subgraph in model.subgraphs
+        for tensor in subgraph.tensors
+        if tensor.type in low and model.buffers[tensor.buffer].data is not None and len(model.buffers[tensor.buffer].data)
+    )
+
+
+def _onnx_graphs(graph):
+    """A graph and, recursively, the subgraphs of its `Loop`/`If`/`Scan` nodes."""
+    import onnx
+
+    yield graph
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                yield from _onnx_graphs(attribute.g)
+            elif attribute.type == onnx.AttributeProto.GRAPHS:
+                for g in attribute.graphs:
+                    yield from _onnx_graphs(g)
+
+
+def _is_jax_saved_model(saved_model_path):
+    """A SavedModel written from the JAX backend holds StableHLO modules (`XlaCallModule` ops)."""
+    with open(os.path.join(saved_model_path, "saved_model.pb"), "rb") as f:
+        return b"XlaCallModule" in f.read()
+
+
+def _saved_model_to_onnx(saved_model_path, path, signature, opset):
+    import tf2onnx
+    from tf2onnx import tf_loader
+
+    from keras.src.export.tf2onnx_lib import patch_tf2onnx  # Keras's fixes of tf2onnx for NumPy 2
+
+    patch_tf2onnx()
+    graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
+        saved_model_path, None, None, tag="serve", signatures=[signature], return_initialized_tables=True,
+        return_tensors_to_rename=True,
+    )
+    tf2onnx.convert.from_graph_def(graph_def, input_names=inputs, output_names=outputs, opset=opset,
+                                   tensors_to_rename=renames, output_path=path)
+    del tables  # string tables (the `translate` signature) do not convert; token signatures have none
+
+
+def _float16_weights(path):
+    """Stores every float32 initializer of at least 1024 elements as float16, cast back to float32 on use."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(path)
+    for graph in _onnx_graphs(model.graph):
+        kept, casts = [], []
+        for tensor in graph.initializer:
+            if tensor.data_type == onnx.TensorProto.FLOAT and np.prod(tensor.dims) >= MIN_QUANTIZED_ELEMENTS:
+                half = numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16), tensor.name + "_float16")
+                kept.append(half)
+                casts.append(helper.make_node("Cast", [half.name], [tensor.name], to=onnx.TensorProto.FLOAT))
+            else:
+                kept.append(tensor)
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
+        nodes = casts + list(graph.node)
+        del graph.node[:]
+        graph.node.extend(nodes)
+    onnx.save(model, path)
+
+
+def to_onnx(source, path, *, quantization=None, signature="serving_default", opset=ONNX_OPSET):
+    """Converts a model, or a SavedModel signature, to ONNX (tf2onnx), batch and time dynamic.
+
+    Args:
+        source: a SavedModel directory written from the TensorFlow backend, or a `keras.Model`.
+            A SavedModel written from the JAX backend holds StableHLO, which tf2onnx cannot
+            read: pass the model itself, which is then saved as a `.keras` file, reloaded on the
+            TensorFlow backend in a new process (the same weights and function; the tests prove
+            both backends compute the same numbers) and converted there.
+        path: str, the `.onnx` file to write.
+        quantization: as `to_tflite`: None, `"float16"` (float16 weights, cast to float32 when
+            used) or `"dynamic_range"` (int8 weights of matrix products, onnxruntime's
+            `quantize_dynamic`).
+        signature: str, the SavedModel signature to convert (one per file).
+        opset: int, the ONNX opset.
+
+    Returns:
+        `path`. String signatures (`translate`) do not convert (tf2onnx has no string ops).
+    """
+    _check_quantization("to_onnx", quantization)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if isinstance(source, keras.Model):
+        if keras.backend.backend() != "tensorflow":
+            return convert_on_tensorflow(source, "to_onnx", path, quantization=quantization, opset=opset)
+        with tempfile.TemporaryDirectory() as tmp:
+            saved_model = to_saved_model(source, os.path.join(tmp, "saved_model"))
+            return to_onnx(saved_model, path, quantization=quantization, signature=signature, opset=opset)
+    if not os.path.exists(os.path.join(str(source), "saved_model.pb")):
+        raise ValueError(f"`to_onnx(source=...)` must be a keras.Model or a SavedModel directory. Received: source={source!r}")
+    if _is_jax_saved_model(source):
+        raise ValueError(
+            "`to_onnx` cannot convert a SavedModel written from the JAX backend: it holds StableHLO "
+            "(`XlaCallModule`), which tf2onnx cannot read. Pass the Keras model instead: "
+            f"`to_onnx(model, path)`. Received: source={source!r}"
+        )
+    _saved_model_to_onnx(str(source), path, signature, opset)
+    if quantization == "float16":
+        _float16_weights(path)
+    elif quantization == "dynamic_range":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        with tempfile.TemporaryDirectory() as tmp:
+            float32 = os.path.join(tmp, "float32.onnx")
+            os.replace(path, float32)
+            quantize_dynamic(float32, path, weight_type=QuantType.QInt8)
+    _warn_if_unchanged("to_onnx", quantization, path)
+    return path
+
+
+def onnx_ops(path):
+    """The sorted operator types of an `.onnx` file, its `Loop` bodies included."""
+    import onnx
+
+    return sorted({node.op_type for graph in _onnx_graphs(onnx.load(path).graph) for node in graph.node})
+
+
+def convert_on_tensorflow(model, function, path, timeout=900, **kwargs):
+    """Runs `rnnzoo.export.<function>(model, path, **kwargs)` in a new process on the TensorFlow backend.
+
+    For the conversions that need a TensorFlow graph (ONNX) when the model lives on the JAX
+    backend: the model goes through a `.keras` file (weights and configuration; every zoo model
+    round-trips), so the converted function is the model's.
+    """
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        keras_path = os.path.join(tmp, "model.keras")
+        model.save(keras_path)
+        code = (
+            "import json, sys, warnings, keras\n"
+            "import rnnzoo\n"
+            "from rnnzoo import export\n"
+            "model = keras.saving.load_model(sys.argv[1])\n"
+            "with warnings.catch_warnings():\n"
+            "    warnings.simplefilter('ignore', UserWarning)\n"
+            "    getattr(export, sys.argv[2])(model, sys.argv[3], **json.loads(sys.argv[4]))\n"
+        )
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": python_path}
+        done = subprocess.run([sys.executable, "-c", code, keras_path, function, os.path.abspath(path), json.dumps(kwargs)],
+                              capture_output=True, text=True, timeout=timeout, env=env)
+        if done.returncode != 0:
+            raise RuntimeError(f"`{function}` on the TensorFlow backend failed:\n{done.stderr[-3000:]}")
+    _warn_if_unchanged(function, kwargs.get("quantization"), path)
+    return path

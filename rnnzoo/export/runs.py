@@ -1,4 +1,4 @@
-"""Exporting a model in the zoo's layout: `exports/<model>/<version>/` for TF Serving, TFLite files, a manifest."""
+"""Exporting a model in the zoo's layout: `exports/<model>/<version>/` for TF Serving, TFLite and ONNX files, a manifest."""
 
 import datetime
 import json
@@ -6,16 +6,36 @@ import math
 import os
 import shutil
 import tempfile
+import warnings
 
-from rnnzoo.export.converters import to_saved_model, to_tflite, tflite_ops
+import keras
+
+from rnnzoo.export.converters import onnx_ops, quantized_weights, tflite_ops, to_onnx, to_tflite
 from rnnzoo.export.parity import parity_report
+from rnnzoo.export.saved_model import to_saved_model
 
+# Every converter (TFLite, ONNX) takes the same quantizations; each gets its own suffix.
 FORMATS = {
     "saved_model": None,
     "tflite": {"quantization": None, "suffix": ".tflite", "tolerance": 1e-5},
     "tflite-fp16": {"quantization": "float16", "suffix": "-fp16.tflite", "tolerance": 1e-2},
     "tflite-dynamic-range": {"quantization": "dynamic_range", "suffix": "-dynamic-range.tflite", "tolerance": 1e-1},
+    "onnx": {"quantization": None, "suffix": ".onnx", "tolerance": 1e-5},
+    "onnx-fp16": {"quantization": "float16", "suffix": "-fp16.onnx", "tolerance": 1e-2},
+    "onnx-dynamic-range": {"quantization": "dynamic_range", "suffix": "-dynamic-range.onnx", "tolerance": 1e-1},
 }
+
+
+def _quantization_entry(quantization, path):
+    """The manifest's account of a quantization: how many weights it stored in fewer bits."""
+    if quantization is None:
+        return None
+    count = quantized_weights(path)
+    return {"method": quantization, "quantized_weights": count,
+            "note": ("changed nothing: no weight was stored in fewer bits (dynamic range, and float16 in "
+                     "ONNX, skip weights of fewer than 1024 elements); the file computes what the float32 "
+                     "one computes") if count == 0 else
+                    f"{count} weight tensor(s) stored in fewer bits"}
 
 
 def _artifact_path(model_dir, version, fmt):
@@ -32,13 +52,14 @@ def _next_version(model_dir, fmt):
 
 
 def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports", version=None, overwrite=False,
-                 tolerance=None, fresh_process=False, metadata=None):
+                 tolerance=None, fresh_process=False, metadata=None, polymorphic_shapes=None):
     """Exports a Keras model in the zoo's layout and checks each artifact against it.
 
     Layout (TF Serving reads `<model>/<version>/` directly):
 
         <out>/<model.name>/<version>/                   SavedModel, signature `serving_default`
         <out>/<model.name>/<version>.tflite             TFLite, builtin ops only (also -fp16, -dynamic-range)
+        <out>/<model.name>/<version>.onnx               ONNX (also -fp16, -dynamic-range)
         <out>/<model.name>/manifest.json                every artifact: format, signature, size, ops, parity
 
     Args:
@@ -53,11 +74,13 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
             relative error of each example, `max |artifact - keras| / max(1, max |keras|)`.
         fresh_process: run each artifact in a new Python process for the parity check.
         metadata: dict merged into each manifest entry (e.g. the run it came from).
+        polymorphic_shapes: as `to_saved_model` (JAX backend: inputs that share a length).
 
     Returns:
         The list of manifest entries written; each has `path` (relative to `<out>/<model.name>`),
-        `bytes`, `tflite_ops` and `parity` (`max_abs_error`, `max_relative_error`, `tolerance`,
-        `passed`).
+        `bytes`, `tflite_ops` / `onnx_ops`, `quantization` (None, or how many weights it stored in
+        fewer bits, with a note when it changed nothing) and `parity` (`max_abs_error`,
+        `max_relative_error`, `tolerance`, `passed`).
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
@@ -73,14 +96,29 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
                 if not overwrite:
                     raise FileExistsError(f"{path} exists. Pass `overwrite=True` to replace it, or another `version`.")
                 shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-            if saved_model is None:
-                saved_model = to_saved_model(model, os.path.join(tmp, "saved_model"))
-            if fmt == "saved_model":
-                shutil.copytree(saved_model, path)
-                default_tolerance, ops, size = 1e-5, None, _size(path)
+            quantization = None if fmt == "saved_model" else FORMATS[fmt]["quantization"]
+            if fmt.startswith("onnx") and keras.backend.backend() != "tensorflow":
+                # A JAX SavedModel holds StableHLO, which tf2onnx cannot read: convert the model.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # the manifest says what quantization did
+                    to_onnx(model, path, quantization=quantization)
+                default_tolerance, ops, size = FORMATS[fmt]["tolerance"], onnx_ops(path), os.path.getsize(path)
             else:
-                to_tflite(saved_model, path, quantization=FORMATS[fmt]["quantization"])
-                default_tolerance, ops, size = FORMATS[fmt]["tolerance"], tflite_ops(path), os.path.getsize(path)
+                if saved_model is None:
+                    saved_model = to_saved_model(model, os.path.join(tmp, "saved_model"),
+                                                 polymorphic_shapes=polymorphic_shapes)
+                if fmt == "saved_model":
+                    shutil.copytree(saved_model, path)
+                    default_tolerance, ops, size = 1e-5, None, _size(path)
+                else:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", UserWarning)
+                        if fmt.startswith("onnx"):
+                            to_onnx(saved_model, path, quantization=quantization)
+                        else:
+                            to_tflite(saved_model, path, quantization=quantization)
+                    lister = onnx_ops if fmt.startswith("onnx") else tflite_ops
+                    default_tolerance, ops, size = FORMATS[fmt]["tolerance"], lister(path), os.path.getsize(path)
             report = parity_report(model, [path], inputs, tolerance=tolerance or default_tolerance,
                                    fresh_process=fresh_process)
             entries.append({
@@ -92,7 +130,10 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
                 "signatures": {"serving_default": {"inputs": [f"{t.name}: {tuple(t.shape)} {t.dtype}" for t in model.inputs],
                                                    "outputs": [f"{tuple(t.shape)} {t.dtype}" for t in model.outputs]}},
                 "bytes": size,
-                "tflite_ops": ops,
+                "tflite_ops": ops if fmt.startswith("tflite") else None,
+                "onnx_ops": ops if fmt.startswith("onnx") else None,
+                "quantization": _quantization_entry(quantization, path),
+                "backend": keras.backend.backend(),
                 "parity": {"max_abs_error": _json_number(report.max_abs_error),
                            "max_relative_error": _json_number(report.max_relative_error),
                            "tolerance": report.tolerance,

@@ -49,7 +49,9 @@ class StepFeatures(keras.layers.Layer):
         ones = ops.ones_like(ops.expand_dims(like, -1) if len(like.shape) == 2 else like[..., :1])  # (b, T, 1)
         if lengths is None:
             return ones
-        t = ops.cumsum(ones, axis=1)  # 1, 2, ..., T
+        # 1, 2, ..., T as a range, not a cumulative sum: on JAX a cumsum over a symbolic length
+        # becomes a custom call the TFLite converter rejects.
+        t = ops.reshape(ops.arange(1, ops.shape(ones)[1] + 1, dtype=self.compute_dtype), (1, -1, 1))
         remaining = ops.reshape(ops.cast(lengths, self.compute_dtype), (-1, 1, 1)) - t + 1.0
         return remaining / self.max_length
 

@@ -6,7 +6,7 @@
 
 Training is teacher forcing (`model.fit` on `{"source", "target_in"} -> target_out`) with a
 masked sequence cross-entropy, optionally with scheduled sampling; decoding (greedy, beam
-search) runs inside the graph (`rnnzoo.decoding`), and `rnnzoo.models.seq2seq.export_translator`
+search) runs inside the graph (`rnnzoo.decoding`), and `rnnzoo.export.export_translator`
 writes a SavedModel with a string-to-string `translate` signature.
 """
 

@@ -1,0 +1,211 @@
+"""Serving a `Seq2Seq`: a string-to-string `translate` SavedModel, and token decoders in every format.
+
+`export_translator` (TensorFlow backend: its string ops cannot go through jax2tf) writes a
+SavedModel with these signatures (stock TensorFlow ops only, no custom ops):
+
+* `translate`: `text` `(batch,)` string -> `translation` `(batch,)` string, `truncated`
+  `(batch,)` bool. Tokenization is in the graph (`tf.strings.unicode_split` and a
+  `keras.layers.StringLookup` table): characters outside the vocabulary become `<unk>`,
+  invalid UTF-8 bytes become U+FFFD (then `<unk>`), the empty string is a valid input, and
+  inputs longer than `max_source_length` characters are truncated (`truncated` says which).
+* `greedy`: `source` `(batch, time)` int32 ids -> `tokens`, `scores`, `lengths`,
+  `attention_weights` (`rnnzoo.decoding.greedy_search`).
+* `beam_search`: the same ids -> the best beam's `tokens`, `scores`, `lengths`,
+  `attention_weights`, and all beams' `beam_tokens`, `beam_scores`.
+
+`export_decoder` writes the `greedy` or `beam_search` token signature alone, from either
+backend, as a SavedModel, TFLite (builtin ops only) or ONNX, with the vocabularies beside it
+(`<path>.vocabulary.json`: the string signatures do not convert to TFLite or ONNX, so a client
+maps characters to ids with that file, as `Seq2Seq.encode_source` does).
+"""
+
+import json
+import os
+import tempfile
+
+import keras
+
+from rnnzoo.export.converters import _check_quantization, convert_on_tensorflow, to_onnx, to_tflite
+from rnnzoo.export.saved_model import _check_target, write_saved_model
+from rnnzoo.models.seq2seq.seq2seq_tokenizer import END, PAD, START, UNK, string_lookup
+
+DECODER_FORMATS = ("saved_model", "tflite", "onnx")
+
+
+def _check_backend(name):
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            f"`{name}` needs the TensorFlow backend (string ops); set KERAS_BACKEND=tensorflow and load the "
+            "`.keras` file there, or export the token signatures with `export_decoder`, which works on both "
+            f"backends. Received backend: {keras.backend.backend()}"
+        )
+
+
+def _check_path(path, name="export_translator"):
+    _check_target(path, name)
+
+
+def _greedy(model):
+    def greedy(source):
+        out = model.generate_ids(source, "greedy")
+        return {name: out[name] for name in ("tokens", "scores", "lengths", "attention_weights")}
+
+    return greedy
+
+
+def _beam(model, beam_width, length_penalty):
+    def beam(source):
+        out = model.generate_ids(source, "beam", beam_width=beam_width, length_penalty=length_penalty)
+        best = {name: out[name][:, 0] for name in ("tokens", "scores", "lengths", "attention_weights")}
+        return {**best, "beam_tokens": out["tokens"], "beam_scores": out["scores"]}
+
+    return beam
+
+
+def tokenize_in_graph(model, lookup, text):
+    """`(batch,)` strings -> `(ids (batch, time) int32, truncated (batch,) bool)`, as `encode_source`."""
+    import tensorflow as tf
+
+    characters = tf.strings.unicode_split(text, "UTF-8", errors="replace")  # ragged (batch, None)
+    truncated = characters.row_lengths() > model.max_source_length
+    characters = characters[:, : model.max_source_length]
+    lengths = tf.cast(characters.row_lengths(), tf.int32)
+    ids = tf.cast(lookup(characters).to_tensor(0), tf.int32)  # (batch, longest)
+    ids = tf.concat([ids, tf.zeros_like(ids[:, :1])], axis=1)  # room for <end>
+    ids = ids + END * tf.one_hot(lengths, tf.shape(ids)[1], dtype=tf.int32)
+    return ids, truncated
+
+
+def detokenize_in_graph(model, tokens):
+    """`(batch, time)` target ids -> `(batch,)` strings, up to `<end>`, specials dropped."""
+    import tensorflow as tf
+
+    vocabulary = tf.constant(model.target_vocabulary.tokens)
+    before_end = tf.equal(tf.cumsum(tf.cast(tf.equal(tokens, END), tf.int32), axis=1), 0)
+    keep = tf.logical_and(before_end, tokens >= 4)
+    characters = tf.where(keep, tf.gather(vocabulary, tokens), "")
+    return tf.strings.reduce_join(characters, axis=1)
+
+
+def export_translator(model, path, *, beam_width=4, length_penalty=0.6):
+    """Writes a SavedModel with `translate` (strings), `greedy` and `beam_search` (ids) signatures.
+
+    Args:
+        model: a `Seq2Seq`.
+        path: str, a new (or empty) directory.
+        beam_width, length_penalty: the beam search of the `beam_search` signature.
+
+    Returns:
+        `path`. Check it with `saved_model_cli run --dir PATH --tag_set serve
+        --signature_def translate --input_exprs 'text=["March 3rd, 2020"]'`.
+    """
+    _check_backend("export_translator")
+    _check_path(path)
+    import tensorflow as tf
+
+    lookup = string_lookup(model.source_vocabulary)
+    lookup.build((None,))
+    archive = keras.export.ExportArchive()
+    # The model is not `track`ed: its weights are found through the endpoints, and tracking a
+    # subclassed model with dict inputs makes TensorFlow trace a default signature it cannot call.
+    archive.track(lookup)
+
+    def translate(text):
+        ids, truncated = tokenize_in_graph(model, lookup, text)
+        tokens = model.generate_ids(ids, "greedy")["tokens"]
+        return {"translation": detokenize_in_graph(model, tokens), "truncated": truncated}
+
+    ids_spec = [tf.TensorSpec((None, None), tf.int32, name="source")]
+    archive.add_endpoint("translate", translate, input_signature=[tf.TensorSpec((None,), tf.string, name="text")])
+    archive.add_endpoint("greedy", _greedy(model), input_signature=ids_spec)
+    archive.add_endpoint("beam_search", _beam(model, beam_width, length_penalty), input_signature=ids_spec)
+    archive.write_out(path, verbose=False)
+    return path
+
+
+def _ids_spec():
+    import tensorflow as tf
+
+    return [tf.TensorSpec((None, None), tf.int32, name="source")]
+
+
+def decoder_signature(method):
+    """The signature name of a decoding method: `"greedy"` or `"beam_search"`."""
+    if method not in ("greedy", "beam"):
+        raise ValueError(f"`export_decoder(method=...)` must be 'greedy' or 'beam'. Received: method={method!r}")
+    return "greedy" if method == "greedy" else "beam_search"
+
+
+def decoder_function(model, method="greedy", beam_width=4, length_penalty=0.6):
+    """The function a decoder signature runs: `source` ids `(batch, time)` -> a dict of outputs."""
+    decoder_signature(method)
+    return _greedy(model) if method == "greedy" else _beam(model, beam_width, length_penalty)
+
+
+def write_vocabulary(model, path):
+    """Writes the source and target vocabularies (id -> token, specials first) as JSON; returns the path."""
+    vocabulary_path = os.path.splitext(path.rstrip(os.sep))[0] + ".vocabulary.json"
+    with open(vocabulary_path, "w") as f:
+        json.dump({"source": model.source_vocabulary.tokens, "target": model.target_vocabulary.tokens,
+                   "special_ids": {"pad": PAD, "unk": UNK, "start": START, "end": END},
+                   "max_source_length": model.max_source_length}, f, indent=1)
+    return vocabulary_path
+
+
+def export_decoder(model, path, *, method="greedy", format="saved_model", beam_width=4, length_penalty=0.6,
+                   quantization=None):
+    """Writes the `greedy` or `beam_search` token signature of a `Seq2Seq`, ids to ids, on either backend.
+
+    The signature takes `source` `(batch, time)` int32 ids (batch and time dynamic; see
+    `Seq2Seq.encode_source`) and returns what `export_translator`'s signature of the same name
+    returns. The vocabularies are written beside it (`write_vocabulary`).
+
+    Args:
+        model: a `Seq2Seq`.
+        path: str, a SavedModel directory, or the `.tflite` / `.onnx` file.
+        method: `"greedy"` or `"beam"`.
+        format: `"saved_model"`, `"tflite"` (builtin ops only) or `"onnx"` (from the JAX backend
+            converted in a TensorFlow process, see `to_onnx`).
+        beam_width, length_penalty: the beam search's.
+        quantization: as `to_tflite` (TFLite and ONNX).
+
+    Returns:
+        `path`.
+    """
+    signature = decoder_signature(method)
+    if format not in DECODER_FORMATS:
+        raise ValueError(f"`export_decoder(format=...)` must be one of {list(DECODER_FORMATS)}. Received: format={format!r}")
+    _check_quantization("export_decoder", quantization)
+    if format == "saved_model" and quantization is not None:
+        raise ValueError("`export_decoder(quantization=...)` applies to TFLite and ONNX, not to a SavedModel. "
+                         f"Received: quantization={quantization!r}")
+    _check_target(path, "export_decoder")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if format == "onnx" and keras.backend.backend() != "tensorflow":
+        convert_on_tensorflow(model, "export_decoder", path, method=method, format="onnx", beam_width=beam_width,
+                              length_penalty=length_penalty, quantization=quantization)
+        write_vocabulary(model, path)
+        return path
+    endpoint = {signature: (decoder_function(model, method, beam_width, length_penalty), _ids_spec(), None)}
+    if format == "saved_model":
+        write_saved_model(path, model, endpoint, name="export_decoder")
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            saved_model = write_saved_model(os.path.join(tmp, "saved_model"), model, endpoint, name="export_decoder")
+            if format == "tflite":
+                to_tflite(saved_model, path, quantization=quantization)
+            else:
+                to_onnx(saved_model, path, quantization=quantization, signature=signature)
+    write_vocabulary(model, path)
+    return path
+
+
+def export_decoder_tflite(model, path, *, method="greedy", beam_width=4, length_penalty=0.6, quantization=None):
+    """`export_decoder(model, path, format="tflite", ...)`: a `.tflite` of greedy or beam decoding."""
+    return export_decoder(model, path, method=method, format="tflite", beam_width=beam_width,
+                          length_penalty=length_penalty, quantization=quantization)
+
+
+def export_greedy_tflite(model, path, *, quantization=None):
+    """`export_decoder(model, path, method="greedy", format="tflite")`."""
+    return export_decoder_tflite(model, path, method="greedy", quantization=quantization)

@@ -1,0 +1,86 @@
+"""The recurrence engine's inference loop (checkpoints + batched replay) against the training loop.
+
+The inference loop cuts time in chunks of `recurrence.CHUNK` steps and replays the chunks side
+by side as one batch, so lengths around the chunk size, batches above one and both directions
+are where it could go wrong.
+"""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from rnnzoo import recurrence
+
+BATCH, UNITS = 3, 4
+LENGTHS = [1, recurrence.CHUNK - 1, recurrence.CHUNK, recurrence.CHUNK + 1, 3 * recurrence.CHUNK + 5]
+
+
+def step(carry, inputs):
+    # A carry with a per-example constant (`scale`) that rides along unchanged, an integer
+    # counter, and two outputs of different shapes.
+    h, count, scale = carry
+    a, gate = inputs
+    h = ops.tanh(h * scale + a * gate)
+    count = count + 1
+    return (h, count, scale), (2.0 * h, count)
+
+
+def reference(init, xs, reverse):
+    h, count, scale = init
+    a, gate = xs
+    order = range(len(a))[::-1] if reverse else range(len(a))
+    ys_h, ys_count = [None] * len(a), [None] * len(a)
+    for t in order:
+        h = np.tanh(h * scale + a[t] * gate[t])
+        count = count + 1
+        ys_h[t], ys_count[t] = 2.0 * h, count
+    return (h, count, scale), (np.stack(ys_h), np.stack(ys_count))
+
+
+def data(time, seed=0):
+    rng = np.random.default_rng(seed)
+    xs = (rng.normal(size=(time, BATCH, UNITS)).astype("float32"), rng.normal(size=(time, BATCH, 1)).astype("float32"))
+    init = (rng.normal(size=(BATCH, UNITS)).astype("float32"), np.zeros((BATCH,), "int32"),
+            rng.uniform(0.2, 0.9, size=(BATCH, 1)).astype("float32"))
+    return init, xs
+
+
+def check(result, expected, name):
+    (carry, ys), (expected_carry, expected_ys) = result, expected
+    for got, want in zip(list(carry) + list(ys), list(expected_carry) + list(expected_ys)):
+        got = ops.convert_to_numpy(got)
+        assert got.shape == want.shape, name
+        np.testing.assert_allclose(got, want, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("time", LENGTHS, ids=[f"T{t}" for t in LENGTHS])
+def test_inference_loop_equals_reference(time, reverse):
+    init, xs = data(time)
+    expected = reference(init, xs, reverse)
+    check(recurrence.scan(step, init, xs, training=False, reverse=reverse), expected, "inference")
+    check(recurrence.scan(step, init, xs, training=True, reverse=reverse), expected, "training")
+
+
+def test_inference_loop_in_a_graph_with_dynamic_shapes():
+    # One traced function, every length and batch: the shapes the exported loop will see.
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        spec = [tf.TensorSpec((None, None, UNITS)), tf.TensorSpec((None, None, 1)),
+                tf.TensorSpec((None, UNITS)), tf.TensorSpec((None,), "int32"), tf.TensorSpec((None, 1))]
+        run = tf.function(
+            lambda a, gate, h, count, scale: recurrence.scan(step, (h, count, scale), (a, gate), training=False),
+            input_signature=spec,
+        )
+    elif keras.backend.backend() == "jax":
+        import jax
+
+        run = jax.jit(lambda a, gate, h, count, scale: recurrence.scan(step, (h, count, scale), (a, gate)))
+    else:  # eager on other backends
+        def run(a, gate, h, count, scale):
+            return recurrence.scan(step, (h, count, scale), (a, gate), training=False)
+    for time in (2 * recurrence.CHUNK + 3, 5):
+        init, xs = data(time, seed=time)
+        check(run(*xs, *init), reference(init, xs, False), f"T={time}")
