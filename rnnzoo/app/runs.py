@@ -484,7 +484,6 @@ def _relative_error(got, expected):
 
 def _export_seq2seq(model, inputs, data, formats, out, version, overwrite, metadata, tolerance=1e-5):
     import datetime
-    import shutil
 
     import keras
     import numpy as np
@@ -503,15 +502,18 @@ def _export_seq2seq(model, inputs, data, formats, out, version, overwrite, metad
 
     model_dir = os.path.join(out, model.name)
     sources = list(data.test_texts[0][:8])
-    entries = []
+    entries, published = [], []
+    os.makedirs(model_dir, exist_ok=True)
+    export_runs._remove_stale_partials(model_dir)
+    # Atomic, as `rnnzoo.export.export_model`: one version for all formats, written and checked
+    # under temporary names, renamed when all are complete, the manifest last.
+    v = version if version is not None else export_runs._common_version(model_dir, formats)
     for fmt in formats:
-        v = version if version is not None else export_runs._next_version(model_dir, fmt)
-        path = export_runs._artifact_path(model_dir, v, fmt)
-        if os.path.exists(path):
-            if not overwrite:
-                raise FileExistsError(f"{path} exists. Pass `overwrite=True` to replace it, or another `version`.")
-            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-        os.makedirs(model_dir, exist_ok=True)
+        final = export_runs._artifact_path(model_dir, v, fmt)
+        if os.path.exists(final) and not overwrite:
+            raise FileExistsError(f"{final} exists. Pass `overwrite=True` to replace it, or another `version`.")
+        path = export_runs._partial_path(final)
+        published.append((path, final))
         if fmt == "saved_model":
             export_translator(model, path)
             loaded = tf.saved_model.load(path)
@@ -542,7 +544,7 @@ def _export_seq2seq(model, inputs, data, formats, out, version, overwrite, metad
         entries.append({
             "format": fmt,
             "version": v,
-            "path": os.path.relpath(path, model_dir),
+            "path": os.path.relpath(final, model_dir),
             "model_name": model.name,
             **metadata,
             "signatures": ({"translate": "text (batch,) string -> translation, truncated",
@@ -559,5 +561,7 @@ def _export_seq2seq(model, inputs, data, formats, out, version, overwrite, metad
                        "inputs": [str(tuple(np.shape(ids))) for ids in inputs]},
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         })
+    for path, final in published:
+        export_runs._publish(path, final)
     export_runs._update_manifest(model_dir, entries)
     return entries

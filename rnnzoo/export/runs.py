@@ -44,6 +44,38 @@ def _artifact_path(model_dir, version, fmt):
     return os.path.join(model_dir, f"{version}{FORMATS[fmt]['suffix']}")
 
 
+PARTIAL_PREFIX = ".partial-"  # temporary siblings: not a number, so TF Serving never loads one
+
+
+def _common_version(model_dir, formats):
+    """The first version free for every format: one export has one version number."""
+    version = 1
+    while any(os.path.exists(_artifact_path(model_dir, version, fmt)) for fmt in formats):
+        version += 1
+    return version
+
+
+def _partial_path(path):
+    """A temporary sibling of `path` (same extension), renamed onto it once the artifact is complete."""
+    head, tail = os.path.split(path)
+    return os.path.join(head, f"{PARTIAL_PREFIX}{os.getpid()}-{tail}")
+
+
+def _remove_stale_partials(model_dir):
+    """Removes the temporary siblings (`PARTIAL_PREFIX`) an export killed midway left."""
+    for name in os.listdir(model_dir):
+        if name.startswith(PARTIAL_PREFIX):
+            path = os.path.join(model_dir, name)
+            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
+
+
+def _publish(partial, path):
+    """Moves a complete, checked artifact from its temporary sibling to `path` (a rename)."""
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    os.replace(partial, path)
+
+
 def _next_version(model_dir, fmt):
     version = 1
     while os.path.exists(_artifact_path(model_dir, version, fmt)):
@@ -62,13 +94,19 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
         <out>/<model.name>/<version>.onnx               ONNX (also -fp16, -dynamic-range)
         <out>/<model.name>/manifest.json                every artifact: format, signature, size, ops, parity
 
+    The export is atomic: artifacts are written and checked under temporary names
+    (`.partial-*`, never a number, so TF Serving ignores them), then renamed, and the manifest
+    is written last; an export killed midway leaves no numbered artifact behind (the next
+    export removes its temporary files).
+
     Args:
         model: a built `keras.Model`.
         inputs: list of input batches for the parity check (real inputs, several batch sizes
             and lengths).
         formats: keys of `FORMATS`.
         out: the exports root.
-        version: int, or None for the next free version of each format.
+        version: int, or None for the first version free for every format in `formats` (one
+            export, one version number).
         overwrite: replace existing artifacts of that version.
         tolerance: float or None (the format's default: 1e-5 for float32), the bound on the
             relative error of each example, `max |artifact - keras| / max(1, max |keras|)`.
@@ -86,16 +124,21 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
     if unknown or not formats:
         raise ValueError(f"Unknown export format(s) {unknown}. Valid formats: {', '.join(FORMATS)}")
     model_dir = os.path.join(out, model.name)
-    entries = []
+    entries, published = [], []
+    os.makedirs(model_dir, exist_ok=True)
+    _remove_stale_partials(model_dir)
+    # Atomic: each artifact is written and checked under a temporary name (`path` below); only
+    # when all are complete are they renamed to their version paths (`final`), and the manifest
+    # is written last. An export killed at any point leaves no numbered artifact behind.
+    v = version if version is not None else _common_version(model_dir, formats)
     with tempfile.TemporaryDirectory() as tmp:
         saved_model = None
         for fmt in formats:
-            v = version if version is not None else _next_version(model_dir, fmt)
-            path = _artifact_path(model_dir, v, fmt)
-            if os.path.exists(path):
-                if not overwrite:
-                    raise FileExistsError(f"{path} exists. Pass `overwrite=True` to replace it, or another `version`.")
-                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+            final = _artifact_path(model_dir, v, fmt)
+            if os.path.exists(final) and not overwrite:
+                raise FileExistsError(f"{final} exists. Pass `overwrite=True` to replace it, or another `version`.")
+            path = _partial_path(final)
+            published.append((path, final))
             quantization = None if fmt == "saved_model" else FORMATS[fmt]["quantization"]
             if fmt.startswith("onnx") and keras.backend.backend() != "tensorflow":
                 # A JAX SavedModel holds StableHLO, which tf2onnx cannot read: convert the model.
@@ -124,7 +167,7 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
             entries.append({
                 "format": fmt,
                 "version": v,
-                "path": os.path.relpath(path, model_dir),
+                "path": os.path.relpath(final, model_dir),
                 "model_name": model.name,
                 **(metadata or {}),
                 "signatures": {"serving_default": {"inputs": [f"{t.name}: {tuple(t.shape)} {t.dtype}" for t in model.inputs],
@@ -138,9 +181,11 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
                            "max_relative_error": _json_number(report.max_relative_error),
                            "tolerance": report.tolerance,
                            "passed": report.passed, "inputs": [row["shapes"] for row in report.rows]},
-                "report": str(report),
+                "report": str(report).replace(path, final),
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             })
+    for path, final in published:
+        _publish(path, final)
     _update_manifest(model_dir, entries)
     return entries
 
@@ -162,5 +207,6 @@ def _update_manifest(model_dir, entries):
             manifest = json.load(f)
     replaced = {(e["format"], e["version"]) for e in entries}
     manifest = [e for e in manifest if (e["format"], e["version"]) not in replaced] + entries
-    with open(manifest_path, "w") as f:
+    with open(f"{manifest_path}.tmp", "w") as f:
         json.dump(manifest, f, indent=2)
+    os.replace(f"{manifest_path}.tmp", manifest_path)
