@@ -74,23 +74,28 @@ def _guard_tree_structure(layer, x, children, schedule):
     Returns:
         `(x, children, schedule)`, the indices clamped as above.
     """
-    nodes = ops.shape(x)[1]
+    # No gathers or reshapes here, only elementwise ops and reductions: a JAX export with
+    # symbolic shapes then still converts to TFLite (a reshape to (batch, -1) does not).
+    nodes = ops.shape(children)[1]  # = x's; from `children`, so a JAX export's symbolic shapes agree
     child_ok = (children >= -1) & (children < nodes)  # (batch, nodes, K)
     sched_ok = (schedule >= -1) & (schedule < nodes)  # (batch, levels, width)
     children = ops.where(child_ok, children, -1)
     schedule = ops.where(sched_ok, schedule, -1)
+
+    def trailing(value, axes):  # expand_dims at the given axes
+        for axis in axes:
+            value = ops.expand_dims(value, axis)
+        return value
+
     # level[b, n]: 1 + the schedule level of node n, 0 for a leaf (computed before the loop).
-    num_levels = ops.shape(schedule)[1]
-    level_index = ops.reshape(ops.arange(1, num_levels + 1, dtype="int32"), (1, -1, 1, 1))
-    hits = ops.expand_dims(schedule, -1) == ops.reshape(ops.arange(nodes, dtype="int32"), (1, 1, 1, -1))
-    level = ops.max(ops.where(hits, level_index, 0), axis=(1, 2))  # (batch, nodes)
-    present = children >= 0
-    flat = ops.reshape(ops.where(present, children, 0), (ops.shape(children)[0], -1))
-    child_level = ops.reshape(ops.take_along_axis(level, flat, axis=1), ops.shape(children))
-    order_ok = ops.logical_or(ops.logical_not(present), child_level < ops.expand_dims(level, -1))
-    tree_ok = ops.all(ops.reshape(child_ok & order_ok, (ops.shape(children)[0], -1)), axis=1) & ops.all(
-        ops.reshape(sched_ok, (ops.shape(schedule)[0], -1)), axis=1
-    )  # (batch,)
+    node_ids = ops.arange(nodes, dtype="int32")
+    level_ids = trailing(ops.arange(1, ops.shape(schedule)[1] + 1, dtype="int32"), (0, -1, -1))  # (1, L, 1, 1)
+    hits = ops.expand_dims(schedule, -1) == trailing(node_ids, (0, 0, 0))  # (batch, L, W, nodes)
+    level = ops.max(ops.where(hits, level_ids, 0), axis=(1, 2))  # (batch, nodes)
+    is_child = ops.expand_dims(children, -1) == trailing(node_ids, (0, 0, 0))  # (batch, nodes, K, nodes)
+    child_level = ops.max(ops.where(is_child, trailing(level, (1, 1)), -1), axis=-1)  # (batch, nodes, K)
+    order_ok = (children < 0) | (child_level < ops.expand_dims(level, -1))
+    tree_ok = ops.all(child_ok & order_ok, axis=(1, 2)) & ops.all(sched_ok, axis=(1, 2))  # (batch,)
     known = _concrete(tree_ok)
     if known is not None and not known.all():
         b = int(np.flatnonzero(~known)[0])
@@ -102,7 +107,7 @@ def _guard_tree_structure(layer, x, children, schedule):
             f"schedule[{b}]={ops.convert_to_numpy(schedule)[b].tolist()}"
         )
     poison = ops.where(tree_ok, 0.0, float("nan"))
-    x = x + ops.cast(ops.reshape(poison, (-1, 1, 1)), x.dtype)
+    x = x + ops.cast(trailing(poison, (-1, -1)), x.dtype)
     return x, children, schedule
 
 
