@@ -365,7 +365,7 @@ def build_parser():
                                                        "split 80/10/10 into train/validation/test")
     p.add_argument("--epochs", type=_positive(int), default=defaults["epochs"], help="most epochs")
     p.add_argument("--batch-size", type=_positive(int), default=defaults["batch_size"], help="examples per step")
-    p.add_argument("--learning-rate", type=_positive(float), default=defaults["learning_rate"], help="Adam's step size")
+    p.add_argument("--learning-rate", type=_positive(float), default=defaults["learning_rate"], help="Adam's step size, in (0, 1]")
     p.add_argument("--clipnorm", type=_positive(float), default=defaults["clipnorm"],
                    help="clip the global gradient norm to this (Pascanu et al. 2013); default: no clipping")
     p.add_argument("--units", type=_positive(int), default=defaults["units"],
