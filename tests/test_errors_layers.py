@@ -52,3 +52,19 @@ def test_deep_rnn_bad_inputs(x, mask, words):
     with pytest.raises(ValueError, match="Received: ") as info:
         layer(x, mask=mask)
     assert words in str(info.value)
+
+
+def test_tree_layer_batch_zero_is_an_empty_batch():
+    from rnnzoo.layers.tree_layer import TreeLayer
+
+    root, nodes = TreeLayer(3)(
+        [np.ones((0, 3, 2), "float32"), np.full((0, 3, 2), -1, "int32"), np.full((0, 1, 1), -1, "int32")]
+    )
+    assert tuple(root.shape) == (0, 3) and tuple(nodes.shape) == (0, 3, 3)
+
+
+def test_seq2seq_translate_of_no_texts_is_empty():
+    from rnnzoo.models.seq2seq import Seq2Seq
+
+    model = Seq2Seq("abc", "abc", hidden_dim=4, embedding_dim=3)
+    assert model.translate([]) == [] and model.translate([], return_details=True) == ([], {})

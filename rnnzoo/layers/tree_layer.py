@@ -91,9 +91,11 @@ def _guard_tree_structure(layer, x, children, schedule):
     node_ids = ops.arange(nodes, dtype="int32")
     level_ids = trailing(ops.arange(1, ops.shape(schedule)[1] + 1, dtype="int32"), (0, -1, -1))  # (1, L, 1, 1)
     hits = ops.expand_dims(schedule, -1) == trailing(node_ids, (0, 0, 0))  # (batch, L, W, nodes)
-    level = ops.max(ops.where(hits, level_ids, 0), axis=(1, 2))  # (batch, nodes)
+    # Sums, not maxima: a child index matches one node id, and TF's max refuses an empty batch.
+    # (A node scheduled twice is not caught here; `check_tree_arrays` catches it.)
+    level = ops.sum(ops.where(hits, level_ids, 0), axis=(1, 2))  # (batch, nodes)
     is_child = ops.expand_dims(children, -1) == trailing(node_ids, (0, 0, 0))  # (batch, nodes, K, nodes)
-    child_level = ops.max(ops.where(is_child, trailing(level, (1, 1)), -1), axis=-1)  # (batch, nodes, K)
+    child_level = ops.sum(ops.where(is_child, trailing(level, (1, 1)), 0), axis=-1)  # (batch, nodes, K)
     order_ok = (children < 0) | (child_level < ops.expand_dims(level, -1))
     tree_ok = ops.all(child_ok & order_ok, axis=(1, 2)) & ops.all(sched_ok, axis=(1, 2))  # (batch,)
     known = _concrete(tree_ok)

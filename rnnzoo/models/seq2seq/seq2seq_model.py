@@ -294,10 +294,12 @@ class Seq2Seq(keras.Model):
 
         Returns:
             A list of str (the best beam for beam search); with `return_details`,
-            `(strings, details)`.
+            `(strings, details)`. No texts give `[]` (`([], {})` with `return_details`).
         """
         if isinstance(texts, str):
             raise TypeError("`Seq2Seq.translate` takes a list of strings. Received a single str; wrap it in a list.")
+        if len(texts) == 0:  # an empty batch, as Keras's `predict` answers one
+            return ([], {}) if return_details else []
         source = self.encode_source(texts)
         details = self.generate(source, method, beam_width, length_penalty)
         tokens = details["tokens"] if method == "greedy" else details["tokens"][:, 0]
