@@ -119,7 +119,7 @@ def copy_weights(source, target):
         [w.path for w in target.trainable_weights], [w.path for w in source.trainable_weights])
     for s, t in zip(source.trainable_weights, target.trainable_weights):
         assert tuple(s.shape) == tuple(t.shape), (t.path, s.path)
-        t.assign(s.value)
+        t.assign(np.array(s.value))  # a copy: on JAX, `fit` donates (deletes) the buffers of the variables it trains
 
 
 def loss_and_gradients(layer, xs, call_kwargs=None, seed=0):
