@@ -249,7 +249,7 @@ def _stop_on_non_finite_loss(run_dir):
                     raise NonFiniteLossError(
                         f"Training stopped: `{key}` became {float(np.asarray(logs[key]))} at {where}; no weights "
                         f"of that step were saved ({run_dir!r} keeps the last good epoch). Train into another run "
-                        "directory with a smaller learning rate or with gradient clipping (--clipnorm)."
+                        "directory with a smaller learning rate or with gradient clipping (`clipnorm`)."
                     )
 
         def on_train_batch_end(self, batch, logs=None):
