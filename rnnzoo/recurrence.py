@@ -9,10 +9,11 @@ implementations of the same function (tests prove they agree):
 * Training on TensorFlow: a `tf.while_loop` writing a `TensorArray` -- the fastest graph-mode
   loop and differentiable, but its `TensorListReserve` needs a static element shape, so a
   model exported with a dynamic batch would need Flex ops in TFLite.
-* Inference on TensorFlow and JAX (`predict`, `evaluate`, `model.export`): checkpoints and one
-  batched replay (`_replay_scan`, below), linear in time on every path -- TF graph mode,
-  SavedModel signatures and LiteRT, exported from TF or through jax2tf -- with builtin TFLite
-  ops only and batch and time dynamic; no `XlaDynamicUpdateSlice` on TF, so it converts to ONNX.
+* Inference on TensorFlow (`predict`, `evaluate`, `model.export`): checkpoints and one batched
+  replay (`_replay_scan`, below), linear in time in TF graph mode, SavedModel signatures and
+  LiteRT at batch 1 (bench/RESULTS.md), with builtin TFLite ops only and batch and time dynamic;
+  no `XlaDynamicUpdateSlice`, so it converts to ONNX. On JAX, inference and export (jax2tf) use
+  `lax.scan` too.
 
 With `jit_compile=True`, the TensorFlow training loop is compiled with XLA: it then runs as
 one native loop instead of one graph-executor dispatch per op per step, which is most of the
@@ -61,8 +62,9 @@ def scan(step, init, xs, *, training=False, reverse=False, unroll=1, jit_compile
                 return compiled(init, xs)
             return _tf_tensor_array_scan(step, init, xs, reverse)
         return _replay_scan(step, init, xs, reverse)
-    if not training and keras.backend.backend() == "jax":  # what jax2tf exports
-        return _replay_scan(step, init, xs, reverse)
+    # JAX keeps `lax.scan` at inference too: its replay loop exported through jax2tf did not run
+    # flat in LiteRT (bench/RESULTS.md) and crashed TensorFlow's XlaCallModule when run in a
+    # process that also runs JAX (the export matrix test, 2026-12-02).
     return ops.scan(step, init, xs, reverse=reverse, unroll=unroll)
 
 
