@@ -214,8 +214,13 @@ class Recurrent(keras.layers.Layer):
         return tree.pack_sequence_as(self._state_structure(), states)
 
     def _state_structure(self):
+        # Plain lists: a cell's `state_size` may hold Keras's `TrackedList`s (e.g. the `[units,
+        # units]` of an `LSTMCell` inside `StackedRNNCells`), which `lax.scan` cannot carry.
+        def plain(sizes):
+            return [plain(s) for s in sizes] if isinstance(sizes, (list, tuple)) else sizes
+
         sizes = self.cell.state_size
-        return list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
+        return plain(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
 
     def _step_over_time(self, sequences, states, mask, training, unroll, constants=None):
         """Steps `cell.call` over time with Keras's masking conventions: `(outputs, states)`."""
