@@ -51,6 +51,7 @@ def scan(step, init, xs, *, training=False, reverse=False, unroll=1, jit_compile
         `(final_carry, ys)` with `ys` the stacked `y_t`, shape `(time, ...)`.
     """
     if keras.backend.backend() == "tensorflow":
+        xs = _tf_at_least_one_step(xs)
         if training:
             if jit_compile and not _tf_executing_eagerly():
                 import tensorflow as tf
@@ -66,6 +67,26 @@ def scan(step, init, xs, *, training=False, reverse=False, unroll=1, jit_compile
     # flat in LiteRT (bench/RESULTS.md) and crashed TensorFlow's XlaCallModule when run in a
     # process that also runs JAX (the export matrix test, 2026-12-02).
     return ops.scan(step, init, xs, reverse=reverse, unroll=unroll)
+
+
+def _tf_at_least_one_step(xs):
+    """`xs`, after a check in the graph that time is not 0 (where its static size is unknown).
+
+    Layers check a static length themselves; a length known only when the graph runs (`predict`,
+    a SavedModel signature) is checked here, with an error that says what is wrong instead of an
+    out-of-range gather deep in the loop. (The TFLite converter drops the check: rnnzoo's artifact
+    runner refuses a zero-length input before LiteRT sees it.)
+    """
+    import tensorflow as tf
+
+    first = tree.flatten(xs)[0]
+    if isinstance(first.shape[0], int) or tf.executing_eagerly():
+        return xs
+    check = tf.debugging.assert_positive(
+        tf.shape(first)[0], message="A recurrent layer needs at least one time step. Received: 0 time steps"
+    )
+    with tf.control_dependencies([check]):
+        return tree.map_structure(tf.identity, xs)
 
 
 def _tf_executing_eagerly():
@@ -136,13 +157,15 @@ def _pack_ys(y, ys_flat, xs_flat):
 #
 # Cost: every step runs twice (once per row, once in a batched product), plus the buffer copies:
 # 2 rows per step for the inner buffer, and 2 * num_groups / CHUNK rows per step for the outer
-# one (T / 2048 rows at CHUNK = GROUP = 16: still quadratic, with a tiny constant). Time is padded
-# to a multiple of CHUNK * GROUP = 256 steps. When the outputs are not used
+# one (T / 1024 rows at CHUNK = 8, GROUP = 16: still quadratic, with a tiny constant). Time is
+# padded to a multiple of CHUNK * GROUP = 128 steps. The graph holds 2 * CHUNK copies of the step:
+# CHUNK = 8 rather than 16 halves the export and conversion time (ONNX above all) for the same
+# per-step time in LiteRT at batch 1 (bench/RESULTS.md). When the outputs are not used
 # (`return_sequences=False`), graph pruning drops step 2.
 # The step must treat axis 0 of the carry and of `x_t` as a batch of independent rows and close
 # over no tensor with that batch axis (put per-example constants in the carry).
 
-CHUNK = 16  # steps unrolled per chunk
+CHUNK = 8  # steps unrolled per chunk
 GROUP = 16  # chunks per iteration of the outer loop of step 1
 
 
@@ -155,7 +178,9 @@ def _replay_scan(step, init, xs, reverse, chunk=None, group=None):
     num_steps = ops.shape(xs_flat[0])[0]
     if reverse:
         xs_flat = [ops.flip(x, axis=0) for x in xs_flat]
-    num_groups = (num_steps + (group * chunk - 1)) // (group * chunk)
+    # At least one group: 0 steps (which layers refuse, but a bare LiteRT interpreter cannot) then
+    # give 0 outputs and the initial carry, never a wrongly shaped result.
+    num_groups = ops.maximum((num_steps + (group * chunk - 1)) // (group * chunk), 1)
     num_chunks = num_groups * group
     padding = num_chunks * chunk - num_steps
 
@@ -201,9 +226,10 @@ def _replay_scan(step, init, xs, reverse, chunk=None, group=None):
         ys.append(tree.flatten(y_structure))
     del carry  # the replay's carries are those of pass 1 (or steps past the end)
     ys_flat = []
+    batch = ops.shape(init_flat[0])[0]  # not -1 in the reshapes: a batch of 0 makes -1 ambiguous
     for parts in zip(*ys):
         rest = tuple(ops.shape(parts[0])[1:])
-        parts = [ops.reshape(p, (num_chunks, -1) + rest) for p in parts]
+        parts = [ops.reshape(p, (num_chunks, batch) + rest) for p in parts]
         y = ops.stack(parts, axis=1)  # (num_chunks, chunk, batch, *rest), one pass
         y = ops.reshape(y, (num_chunks * chunk,) + tuple(ops.shape(y)[2:]))
         y = ops.slice(y, (0,) * len(y.shape), (num_steps,) + tuple(ops.shape(y)[1:]))

@@ -49,6 +49,13 @@ def _check_spec(name, value, shape, dtype):
             f"Input {name!r} of the artifact expects shape {shape} (-1: any size). "
             f"Received: shape={value.shape}"
         )
+    empty = [axis for axis in range(1, value.ndim) if value.shape[axis] == 0]
+    if empty:  # axis 0, the batch, may be 0: the outputs are then empty too
+        raise ValueError(
+            f"Input {name!r} of the artifact has size 0 along axis {empty[0]}: a model of the zoo needs at "
+            f"least one time step (node, token) in every example; only the batch (axis 0) may be empty. "
+            f"Received: shape={value.shape}"
+        )
     if np.dtype(value.dtype) != np.dtype(dtype):
         if np.issubdtype(value.dtype, np.number) and np.issubdtype(np.dtype(dtype), np.number):
             return value.astype(dtype)
@@ -72,6 +79,11 @@ def run_tflite(path, inputs, signature="serving_default"):
         name: _check_spec(name, value, details[name]["shape_signature"], details[name]["dtype"])
         for name, value in feed.items()
     }
+    if feed and all(value.ndim and value.shape[0] == 0 for value in feed.values()):
+        # LiteRT cannot prepare ops on tensors of 0 elements; a batch of 0 gives 0 rows of what one
+        # row of zeros gives, as Keras and the SavedModel return an empty batch.
+        one_row = {name: np.zeros((1,) + value.shape[1:], value.dtype) for name, value in feed.items()}
+        return _ordered_outputs({name: np.asarray(out)[:0] for name, out in runner(**one_row).items()})
     return _ordered_outputs(runner(**feed))
 
 

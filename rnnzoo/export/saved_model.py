@@ -220,6 +220,46 @@ def _with_constant_dims(input_signature, polymorphic_shapes):
     return tree.map_structure(fix, list(input_signature), list(polymorphic_shapes))
 
 
+def _dimension_names(shape):
+    """`'(batch, time, 3)'` -> `['batch', 'time', '3']`."""
+    return [d.strip() for d in shape.strip().strip("()").split(",") if d.strip()]
+
+
+def _guard_shapes(args, input_signature, polymorphic_shapes):
+    """Makes a jax2tf signature behave as the Keras model at sizes jax2tf cannot take (0).
+
+    jax2tf assumes every symbolic dimension is at least 1. A batch of 0 (axis 0 of every input,
+    one symbol) is run as one row of zeros, and the caller keeps 0 rows of the outputs (Keras
+    returns an empty batch). Any other symbolic dimension of size 0 (0 time steps) is an error
+    that says so, instead of an XLA shape-refinement failure. Returns `(args, batch or None)`.
+    """
+    import tensorflow as tf
+
+    flat_args = tree.flatten(list(args))
+    flat_specs = tree.flatten(list(input_signature))
+    names = [_dimension_names(s) for s in tree.flatten(list(polymorphic_shapes))]
+    if len(names) != len(flat_args):
+        return args, None
+    checks = []
+    for x, spec, dims in zip(flat_args, flat_specs, names):
+        for axis, dim in enumerate(dims[1:], 1):
+            if not dim.isdigit():
+                checks.append(tf.debugging.assert_positive(
+                    tf.shape(x)[axis],
+                    message=f"Input {spec.name!r} of the signature has size 0 along axis {axis} ({dim}): the model "
+                            f"needs at least one time step (node, token) per example. Received: 0"))
+    batch_names = {dims[0] for dims in names if dims}
+    batch = None
+    if len(batch_names) == 1 and not next(iter(batch_names)).isdigit() and all(dims for dims in names):
+        batch = tf.shape(flat_args[0])[0]
+        missing = tf.maximum(1 - batch, 0)
+        flat_args = [tf.concat([x, tf.zeros(tf.concat([[missing], tf.shape(x)[1:]], 0), x.dtype)], 0)
+                     for x in flat_args]
+    with tf.control_dependencies(checks):
+        flat_args = [tf.identity(x) for x in flat_args]
+    return tree.pack_sequence_as(list(args), flat_args), batch
+
+
 def _jax_endpoint(variables, tf_variables, fn, input_signature, polymorphic_shapes):
     """`fn` (JAX) as a `tf.function` over `tf_variables`, writing back only the variables it changes."""
     import tensorflow as tf
@@ -240,10 +280,14 @@ def _jax_endpoint(variables, tf_variables, fn, input_signature, polymorphic_shap
                                with_gradient=False)
 
     def serve(*args):
+        args, batch = _guard_shapes(args, input_signature, polymorphic_shapes)
         with _convertible_jax():
             outputs, updates = converted(list(tf_variables), *args)
         for i, value in zip(changed, updates):
             tf_variables[i].assign(tf.cast(value, tf_variables[i].dtype))
+        if batch is not None:  # a batch of 0 ran as one row of zeros: keep none of it
+            keep = lambda y: y[: tf.where(tf.equal(batch, 0), 0, tf.shape(y)[0])] if y.shape.rank else y
+            outputs = tree.map_structure(keep, outputs)
         return outputs
 
     return tf.function(serve, input_signature=list(input_signature), autograph=False)
