@@ -19,7 +19,7 @@ import sys
 __version__ = "0.1.0"
 
 # The library, in the order of its layers (each imports only those before it).
-_LIBRARY = ("bptt", "recurrence", "initializers", "cells", "layers", "models", "decoding", "data")
+_LIBRARY = ("bptt", "recurrence", "initializers", "losses", "cells", "layers", "models", "decoding", "data")
 _LAZY = (*_LIBRARY, "diagnostics", "export", "testing", "app")
 
 __all__ = [*_LIBRARY, "__version__"]
@@ -28,7 +28,7 @@ __all__ = [*_LIBRARY, "__version__"]
 if "keras" in sys.modules:
     # Keras, and so its backend, is loaded already: register every class with Keras now, so that
     # `keras.saving.load_model` needs no `custom_objects` after `import keras, rnnzoo`.
-    for _name in ("cells", "layers", "models"):
+    for _name in ("losses", "cells", "layers", "models"):
         importlib.import_module(f"rnnzoo.{_name}")
 
 

@@ -19,6 +19,7 @@ import importlib
 import keras
 import numpy as np
 
+from rnnzoo import losses
 from rnnzoo.app.registry import RECIPES, TASKS
 
 
@@ -282,7 +283,7 @@ def build_model(config, info):
     elif kind == "regression":
         model.compile(optimizer=optimizer, loss=keras.losses.MeanSquaredError(), metrics=["mae"])
     else:
-        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        model.compile(optimizer=optimizer, loss=losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
     return model
 
