@@ -108,14 +108,26 @@ def test_out_is_a_file_or_read_only(capsys, tmp_path, tiny_run):
     assert_one_line_error(code, err, "Not a directory")
     code, err = run_main(capsys, "export", tiny_run, "--format", "saved_model", "--out", str(a_file))
     assert_one_line_error(code, err, str(a_file))
+
+
+def test_out_in_a_read_only_directory(capsys, monkeypatch, tmp_path):
     read_only = tmp_path / "read_only"
     read_only.mkdir()
     os.chmod(read_only, 0o500)
+    if os.access(read_only, os.W_OK):
+        # Root ignores permissions: the file system answers as it would answer anyone else.
+        def refuse(make):
+            def make_unless_read_only(path, *args, **kwargs):
+                if str(path).startswith(str(read_only)):
+                    raise PermissionError(13, "Permission denied", str(path))
+                return make(path, *args, **kwargs)
+            return make_unless_read_only
+
+        for name in ("mkdir", "makedirs"):
+            monkeypatch.setattr(os, name, refuse(getattr(os, name)))
     try:
-        if os.access(read_only, os.W_OK):  # root ignores permissions
-            return
         code, err = run_main(capsys, "train", "vanilla_tagger", "--out", str(read_only / "run"))
-        assert_one_line_error(code, err, "Permission denied")
+        assert_one_line_error(code, err, "Permission denied", str(read_only / "run"))
     finally:
         os.chmod(read_only, 0o700)
 
