@@ -16,12 +16,18 @@ import numpy as np, keras
 import rnnzoo.export.runs as export_runs
 from rnnzoo.layers import VanillaRNN
 
-out, kill = sys.argv[1], sys.argv[2] == "kill"
+out, mode = sys.argv[1], sys.argv[2]
 keras.utils.set_random_seed(0)
 inputs = keras.Input((None, 2))
 model = keras.Model(inputs, keras.layers.Dense(2)(VanillaRNN(3)(inputs)), name="tiny")
-if kill:  # SIGKILL in the middle: the SavedModel is complete, the TFLite conversion starts
+if mode == "kill":  # SIGKILL in the middle: the SavedModel is complete, the TFLite conversion starts
     export_runs.to_tflite = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+if mode == "kill_between_renames":  # SIGKILL after the first of the two renames
+    publish = export_runs._publish
+    def publish_once(*args):
+        publish(*args)
+        export_runs._publish = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+    export_runs._publish = publish_once
 entries = export_runs.export_model(model, [np.ones((2, 4, 2), "float32")], ("saved_model", "tflite"), out=out)
 print([(e["format"], e["version"], e["parity"]["passed"]) for e in entries])
 """
@@ -29,7 +35,8 @@ print([(e["format"], e["version"], e["parity"]["passed"]) for e in entries])
 
 def export(out, kill):
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-c", SCRIPT, str(out), "kill" if kill else "run"], capture_output=True,
+    mode = kill if isinstance(kill, str) else ("kill" if kill else "run")
+    return subprocess.run([sys.executable, "-c", SCRIPT, str(out), mode], capture_output=True,
                           text=True, env=env, timeout=600)
 
 
@@ -64,3 +71,12 @@ def test_export_killed_midway_leaves_no_artifact(tmp_path):
     # The published artifacts compute what the model computes (parity, measured after reloading them).
     assert all(e["parity"]["passed"] and e["parity"]["max_relative_error"] <= 1e-5 for e in entries)
     assert ".partial-" not in entries[-1]["report"]
+
+    # Killed between the renames of one export: the complete, checked .tflite of version 3 is there,
+    # the SavedModel (what a server watching the directory loads) is renamed last so it is not, and
+    # the manifest is untouched.
+    manifest = (model_dir / "manifest.json").read_text()
+    done = export(tmp_path, kill="kill_between_renames")
+    assert done.returncode == -9, done.stderr[-2000:]
+    assert numbered(model_dir) == ["1", "1.tflite", "2", "2.tflite", "3.tflite"]
+    assert (model_dir / "manifest.json").read_text() == manifest

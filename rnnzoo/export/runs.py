@@ -97,7 +97,9 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
     The export is atomic: artifacts are written and checked under temporary names
     (`.partial-*`, never a number, so TF Serving ignores them), then renamed, and the manifest
     is written last; an export killed midway leaves no numbered artifact behind (the next
-    export removes its temporary files).
+    export removes its temporary files). Killed between two renames, it leaves complete, checked
+    files of the new version that the manifest does not list; the SavedModel directory, which a
+    server loads, is renamed last.
 
     Args:
         model: a built `keras.Model`.
@@ -184,7 +186,10 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
                 "report": str(report).replace(path, final),
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             })
-    for path, final in published:
+    # The SavedModel directory, which a server watching `model_dir` loads, is renamed last: a kill
+    # between two renames leaves at most complete, checked files (.tflite, .onnx) of the new version
+    # that the manifest does not list yet, and never a SavedModel whose siblings are missing.
+    for path, final in sorted(published, key=lambda pair: os.path.isdir(pair[0])):
         _publish(path, final)
     _update_manifest(model_dir, entries)
     return entries
