@@ -14,6 +14,35 @@ import numpy as np
 from keras import tree
 
 
+@keras.saving.register_keras_serializable(package="rnnzoo_testing")
+class IndexingCell(keras.layers.Layer):
+    """A cell written to Keras's contract as users write them: it reads its one state as `states[0]`.
+
+    `h = activation(x K + h R)` (`activation` None: linear). Keras always passes the states as a
+    list, so a layer that passes a bare tensor gives such a cell its first row at batch > 1.
+    """
+
+    def __init__(self, units, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = keras.activations.get(activation)
+        self.state_size = units
+        self.output_size = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, self.units), name="recurrent_kernel")
+
+    def call(self, inputs, states):
+        h = states[0]
+        h = self.activation(keras.ops.matmul(inputs, self.kernel) + keras.ops.matmul(h, self.recurrent_kernel))
+        return h, [h]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": keras.activations.serialize(self.activation)}
+
+
 def gradients(fn, args):
     """Gradients of the scalar `fn(*args)` w.r.t. each of `args` by the backend's autodiff.
 

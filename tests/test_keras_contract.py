@@ -31,7 +31,7 @@ from keras import tree
 
 import rnnzoo.layers
 from rnnzoo.cells import VanillaRNNCell
-from rnnzoo.testing import relative_error
+from rnnzoo.testing import IndexingCell, relative_error
 
 L = keras.layers
 BACKEND = keras.backend.backend()
@@ -171,28 +171,6 @@ def loss_and_gradients(layer, xs, call_kwargs=None, seed=0):
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo_tests")
-class LinearIndexingCell(L.Layer):
-    """`h = x K + h R`, reading its single state as `states[0]` (Keras always passes a list)."""
-
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.state_size = units
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
-        self.recurrent_kernel = self.add_weight(shape=(self.units, self.units), name="recurrent_kernel")
-
-    def call(self, inputs, states):
-        h = states[0]
-        output = ops.matmul(inputs, self.kernel) + ops.matmul(h, self.recurrent_kernel)
-        return output, [output]
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units}
-
-
-@keras.saving.register_keras_serializable(package="rnnzoo_tests")
 class TwoStateCell(L.Layer):
     """Two states of different sizes, `[h (units), s (2)]`, unpacked from the list."""
 
@@ -230,8 +208,8 @@ def test_cell_indexing_its_single_state_gets_its_own_batch_row(return_sequences,
     # read batch row 0 for every sequence: with batch 2 the state leaked across the batch.
     x = np.arange(2 * 3 * 4, dtype="float32").reshape(2, 3, 4) / 10.0
     kwargs = dict(return_sequences=return_sequences, go_backwards=go_backwards)
-    subject, reference = pair(lambda: Recurrent(LinearIndexingCell(2), **kwargs),
-                              lambda: L.RNN(LinearIndexingCell(2), **kwargs), x)
+    subject, reference = pair(lambda: Recurrent(IndexingCell(2), **kwargs),
+                              lambda: L.RNN(IndexingCell(2), **kwargs), x)
     assert_all_close(subject(x), reference(x))
     # With all-ones weights, Keras's own example (its rnn_test.py, go_backwards): rows [202, 202]
     # and [538, 538]; rnnzoo 12c1d07 gave [250, 250] for the second row.
@@ -393,8 +371,8 @@ def test_recurrent_equals_keras_rnn(cell, case):
                           L.SimpleRNN(UNITS, stateful=True, return_sequences=True)), id="VanillaRNN"),
     pytest.param(lambda: (Recurrent(L.LSTMCell(UNITS), stateful=True, return_state=True),
                           L.RNN(L.LSTMCell(UNITS), stateful=True, return_state=True)), id="Recurrent-LSTMCell"),
-    pytest.param(lambda: (Recurrent(LinearIndexingCell(2), stateful=True),
-                          L.RNN(LinearIndexingCell(2), stateful=True)), id="Recurrent-indexing-cell"),
+    pytest.param(lambda: (Recurrent(IndexingCell(2), stateful=True),
+                          L.RNN(IndexingCell(2), stateful=True)), id="Recurrent-indexing-cell"),
 ])
 def test_stateful_carries_the_state_like_keras(make):
     subject, reference = make()

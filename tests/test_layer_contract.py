@@ -31,36 +31,13 @@ from rnnzoo.layers import (
     TreeLayer,
     VanillaRNN,
 )
-from rnnzoo.testing import run_layer_test
+from rnnzoo.testing import IndexingCell, run_layer_test
 
 BATCH, TIME, FEATURES, UNITS = 3, 5, 4, 4
 
 
 def normal(*shape, seed=0):
     return np.random.default_rng(seed).normal(size=shape).astype("float32")
-
-
-@keras.saving.register_keras_serializable(package="rnnzoo_tests")
-class IndexingCell(keras.layers.Layer):
-    """A user cell written to Keras's contract: it reads its one state as `states[0]`."""
-
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.state_size = units
-        self.output_size = units
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
-        self.recurrent_kernel = self.add_weight(shape=(self.units, self.units), name="recurrent_kernel")
-
-    def call(self, inputs, states):
-        h = states[0]
-        h = ops.tanh(ops.matmul(inputs, self.kernel) + ops.matmul(h, self.recurrent_kernel))
-        return h, [h]
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units}
 
 
 def tree_batch():
@@ -151,7 +128,7 @@ CASES = {
         Recurrent, lambda: Recurrent(DeepTransitionCell(UNITS, transition_depth=2, skip_connection=True)),
         dict(inputs=SEQUENCE, expected_num_trainable_weights=6)),
     "Recurrent-indexing-user-cell": (
-        Recurrent, lambda: Recurrent(IndexingCell(UNITS), return_sequences=True),
+        Recurrent, lambda: Recurrent(IndexingCell(UNITS, activation="tanh"), return_sequences=True),
         dict(inputs=SEQUENCE, expected_num_trainable_weights=2)),
     "Recurrent-list-of-cells": (
         Recurrent, lambda: Recurrent([keras.layers.GRUCell(UNITS), VanillaRNNCell(3)], return_sequences=True,

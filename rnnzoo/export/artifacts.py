@@ -151,6 +151,21 @@ def load_inputs(path):
     return next(iter(arrays.values())) if len(arrays) == 1 else arrays
 
 
+def run_python(code, args, *, timeout, backend=None):
+    """Runs `python -c code args...` in a new process that imports this checkout of rnnzoo.
+
+    TensorFlow's logs are silenced; `backend` sets `KERAS_BACKEND`. Returns the
+    `subprocess.CompletedProcess` (text output captured).
+    """
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": python_path}
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
 def run_artifact_in_fresh_process(path, inputs, signature="serving_default", timeout=600):
     """`run_artifact` in a new Python process, so nothing of the exporting process is reused."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -170,14 +185,8 @@ def run_artifact_in_fresh_process(path, inputs, signature="serving_default", tim
             "out = run_artifact(sys.argv[1], inputs, sys.argv[4])\n"
             "np.savez(sys.argv[3], *(out if isinstance(out, list) else [out]))\n"
         )
-        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": python_path}
-        done = subprocess.run(
-            [sys.executable, "-c", code, path, inputs_path, outputs_path, signature,
-             "list" if isinstance(inputs, (list, tuple)) else "other"],
-            capture_output=True, text=True, timeout=timeout, env=env,
-        )
+        done = run_python(code, [path, inputs_path, outputs_path, signature,
+                                 "list" if isinstance(inputs, (list, tuple)) else "other"], timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"Running {path!r} in a fresh process failed:\n{done.stderr[-3000:]}")
         with np.load(outputs_path) as data:

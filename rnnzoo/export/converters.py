@@ -1,13 +1,12 @@
 """SavedModel -> TFLite (builtin ops only) and ONNX, with the same quantization options."""
 
 import os
-import subprocess
-import sys
 import tempfile
 import warnings
 
 import keras
 
+from rnnzoo.export.artifacts import run_python
 from rnnzoo.export.saved_model import to_saved_model  # noqa: F401  (the export package's one entry point)
 
 QUANTIZATIONS = (None, "float16", "dynamic_range")
@@ -258,11 +257,8 @@ def convert_on_tensorflow(model, function, path, timeout=900, **kwargs):
             "    warnings.simplefilter('ignore', UserWarning)\n"
             "    getattr(export, sys.argv[2])(model, sys.argv[3], **json.loads(sys.argv[4]))\n"
         )
-        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-        env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": python_path}
-        done = subprocess.run([sys.executable, "-c", code, keras_path, function, os.path.abspath(path), json.dumps(kwargs)],
-                              capture_output=True, text=True, timeout=timeout, env=env)
+        done = run_python(code, [keras_path, function, os.path.abspath(path), json.dumps(kwargs)], timeout=timeout,
+                          backend="tensorflow")
         if done.returncode != 0:
             raise RuntimeError(f"`{function}` on the TensorFlow backend failed:\n{done.stderr[-3000:]}")
     _warn_if_unchanged(function, kwargs.get("quantization"), path)

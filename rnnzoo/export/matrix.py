@@ -480,8 +480,7 @@ def convert_onnx_on_tensorflow(jobs, out_dir, timeout=1800):
     Each model goes through a `.keras` file (see `rnnzoo.export.to_onnx`). Returns a dict
     `name -> (path or None, error or None, seconds)`.
     """
-    import subprocess
-    import sys
+    from rnnzoo.export.artifacts import run_python
 
     paths = {}
     for name, model in jobs:
@@ -510,11 +509,7 @@ def convert_onnx_on_tensorflow(jobs, out_dir, timeout=1800):
         "        results[name] = [None, matrix._short(error), time.perf_counter() - start]\n"
         "print('RESULTS ' + json.dumps(results))\n"
     )
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": python_path}
-    done = subprocess.run([sys.executable, "-c", code, json.dumps(paths)], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    done = run_python(code, [json.dumps(paths)], timeout=timeout, backend="tensorflow")
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"The TensorFlow process converting to ONNX failed:\n{done.stderr[-3000:]}")
