@@ -157,7 +157,7 @@ def _pack_ys(y, ys_flat, xs_flat):
 #
 # Cost: every step runs twice (once per row, once in a batched product), plus the buffer copies:
 # 2 rows per step for the inner buffer, and 2 * num_groups / CHUNK rows per step for the outer
-# one (T / 1024 rows at CHUNK = 8, GROUP = 16: still quadratic, with a tiny constant). Time is
+# one (T / 512 rows at CHUNK = 8, GROUP = 16: still quadratic, with a tiny constant). Time is
 # padded to a multiple of CHUNK * GROUP = 128 steps. The graph holds 2 * CHUNK copies of the step:
 # CHUNK = 8 rather than 16 halves the export and conversion time (ONNX above all) for the same
 # per-step time in LiteRT at batch 1 (bench/RESULTS.md). When the outputs are not used
