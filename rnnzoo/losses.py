@@ -5,8 +5,8 @@ Keras's loss turns a label outside `[0, num_classes)` into an all-zero one-hot r
 and trains on it without a word (a label of 7 for 2 classes: `loss: 0.0`); on TensorFlow it fails
 deep in `SparseSoftmaxCrossEntropyWithLogits`. Here both fail with a `ValueError` (eagerly) or an
 error raised from the compiled step (`InvalidArgumentError` on TF, `JaxRuntimeError` on JAX)
-whose message names the label, the number of classes and the loss. The zoo's compile helpers
-and `rnnzoo train` use it; it serializes as `rnnzoo>SparseCategoricalCrossentropy`.
+whose message names the label, the number of classes and the loss. `rnnzoo train` uses it
+(not yet `compile_tree_classifier`); it serializes as `rnnzoo>SparseCategoricalCrossentropy`.
 """
 
 import keras
@@ -38,39 +38,30 @@ def check_labels(labels, num_classes, ignore_class=None):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        if tf.executing_eagerly():
-            bad = _first_bad(labels, num_classes, ignore_class)
-            if bad is not None:
-                raise ValueError(_message(bad, num_classes, ignore_class))
-            return labels
-        labels = tf.convert_to_tensor(labels)
-        valid = tf.logical_and(labels >= 0, labels < num_classes)
-        if ignore_class is not None:
-            valid = tf.logical_or(valid, tf.equal(labels, ignore_class))
-        bad = tf.boolean_mask(labels, tf.logical_not(valid))
-        check = tf.debugging.Assert(
-            tf.reduce_all(valid),
-            [f"`SparseCategoricalCrossentropy`: labels must be in [0, {num_classes}), the number of classes of the "
-             f"logits. Received labels:", bad[:3]])
-        with tf.control_dependencies([check]):
-            return tf.identity(labels)
+        if not tf.executing_eagerly():
+            labels = tf.convert_to_tensor(labels)
+            valid = tf.logical_and(labels >= 0, labels < num_classes)
+            if ignore_class is not None:
+                valid = tf.logical_or(valid, tf.equal(labels, ignore_class))
+            check = tf.debugging.Assert(tf.reduce_all(valid), [
+                f"`SparseCategoricalCrossentropy`: labels must be in [0, {num_classes}), the number of classes of "
+                f"the logits. Received labels:", tf.boolean_mask(labels, tf.logical_not(valid))[:3]])
+            with tf.control_dependencies([check]):
+                return tf.identity(labels)
     if backend == "jax":
         import jax
 
-        def check(values):
-            bad = _first_bad(values, num_classes, ignore_class)
-            if bad is not None:
-                raise ValueError(_message(bad, num_classes, ignore_class))
-
         if isinstance(labels, jax.core.Tracer):
-            jax.debug.callback(check, labels)
-        else:
-            check(labels)
-        return labels
-    bad = _first_bad(ops.convert_to_numpy(labels), num_classes, ignore_class)
+            jax.debug.callback(lambda values: _raise_if_bad(values, num_classes, ignore_class), labels)
+            return labels
+    _raise_if_bad(ops.convert_to_numpy(labels), num_classes, ignore_class)
+    return labels
+
+
+def _raise_if_bad(labels, num_classes, ignore_class):
+    bad = _first_bad(labels, num_classes, ignore_class)
     if bad is not None:
         raise ValueError(_message(bad, num_classes, ignore_class))
-    return labels
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
