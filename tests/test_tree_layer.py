@@ -131,7 +131,7 @@ def _sst_like(num_trees, seed):
 
 def test_masked_node_loss_and_accuracies_ignore_padding():
     trees, vocabulary = _sst_like(6, seed=3)
-    model = compile_tree_classifier(tree_classifier(len(vocabulary), 3, units=8, embedding_dim=4))
+    model = compile_tree_classifier(tree_classifier(len(vocabulary), 3, units=8, embedding_dim=4))  # the defaults
     inputs, targets = T.split_inputs_targets(T.encode_trees(trees, vocabulary))
     # the same trees with 10 more padding nodes
     padded = {k: np.pad(v, [(0, 0), (0, 10)] + [(0, 0)] * (v.ndim - 2), constant_values=0 if k == "token_ids" else -1)
@@ -143,16 +143,23 @@ def test_masked_node_loss_and_accuracies_ignore_padding():
     b = model.evaluate(padded, padded_targets, batch_size=6, verbose=0, return_dict=True)
     for key in ("loss", "node_logits_accuracy", "root_logits_accuracy"):
         assert abs(a[key] - b[key]) < 1e-5, (key, a, b)
-    # against NumPy: cross-entropy averaged over real nodes, plus the root's
+    # against NumPy: by default, the cross-entropy averaged over real nodes (each node counting the
+    # same, the root as one of them) plus the embedding's L2 penalty, and no separate root loss
     out = model.predict(inputs, verbose=0)
     logits, labels = out["node_logits"], targets["node_logits"]
-    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     valid = labels >= 0
+    assert out["num_nodes"].tolist() == [t.num_nodes for t in trees] and np.isnan(logits[~valid]).all()
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     node_loss = -log_probs[valid, labels[valid]].mean()
     root_loss = -log_probs[np.arange(6), 0, targets["root_logits"]].mean()
-    assert abs(a["loss"] - (node_loss + root_loss)) < 1e-4, (a, node_loss, root_loss)
+    l2 = 1e-4 * np.sum(np.square(model.get_layer("embedding").embeddings.numpy()))
+    assert abs(a["loss"] - (node_loss + l2)) < 1e-4, (a, node_loss, l2)
     assert abs(a["node_logits_accuracy"] - (logits.argmax(-1) == labels)[valid].mean()) < 1e-6
     assert abs(a["root_logits_accuracy"] - (logits[:, 0].argmax(-1) == targets["root_logits"]).mean()) < 1e-6
+    # the root weight, an option: the roots then count 1 + root_loss_weight times
+    compile_tree_classifier(model, root_loss_weight=2.0)
+    weighted = model.evaluate(inputs, targets, batch_size=6, verbose=0, return_dict=True)
+    assert abs(weighted["loss"] - (node_loss + 2.0 * root_loss + l2)) < 1e-4, (weighted, node_loss, root_loss)
 
 
 def test_masked_accuracy_metric():
@@ -160,6 +167,83 @@ def test_masked_accuracy_metric():
     metric.update_state(np.array([[1, 0, -1]]), np.array([[[0.0, 1.0], [0.0, 1.0], [1.0, 0.0]]], "float32"))
     assert abs(float(metric.result()) - 0.5) < 1e-6
     assert MaskedSparseCategoricalAccuracy.from_config(metric.get_config()).ignore_class == -1
+
+
+def test_node_accuracy_counts_each_node_once_over_batches_of_different_sizes():
+    """An epoch of batches padded to 3, 11 and 1 nodes: correct nodes / real nodes, counted by hand."""
+    rng = np.random.default_rng(0)
+    metric, correct, count = MaskedSparseCategoricalAccuracy(), 0, 0
+    for batch, nodes, real in [(2, 3, [3, 1]), (3, 11, [11, 2, 5]), (4, 1, [1, 1, 1, 1])]:
+        labels = np.full((batch, nodes), -1)
+        logits = rng.normal(size=(batch, nodes, 3)).astype("float32")
+        for b, n in enumerate(real):
+            labels[b, :n] = rng.integers(0, 3, n)
+            correct += int((logits[b, :n].argmax(-1) == labels[b, :n]).sum())
+            count += n
+        metric.update_state(labels, logits)
+    assert count == 25 and abs(float(metric.result()) - correct / count) < 1e-6, (float(metric.result()), correct)
+    # with a weight per tree (e.g. Keras's sample weights), each node of a tree gets its tree's weight
+    weighted = MaskedSparseCategoricalAccuracy()
+    weighted.update_state(np.array([[1, 1, -1], [0, -1, -1]]), np.array([[[0, 1], [1, 0], [1, 0]], [[1, 0], [0, 1], [0, 1]]],
+                                                                          "float32"), sample_weight=np.array([1.0, 3.0]))
+    assert abs(float(weighted.result()) - (1 + 3) / (2 + 3)) < 1e-6
+
+
+def test_evaluate_predict_and_fit_on_a_tree_dataset():
+    """`fit` on `tree_dataset` warns nothing; `evaluate` counts each node once; `predict` is per tree."""
+    import warnings
+
+    from rnnzoo.models import predict_trees
+
+    trees, vocabulary = _sst_like(13, seed=4)
+    dataset = T.tree_dataset(trees, vocabulary, batch_size=5, shuffle=True, seed=1)  # 5, 5 and 3 trees
+    keras.utils.set_random_seed(0)
+    model = compile_tree_classifier(tree_classifier(len(vocabulary), 3, units=6, embedding_dim=4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(dataset, epochs=2, verbose=0)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert not messages, messages  # no "`shuffle=True` was passed, but will be ignored", no "ran out of data"
+
+    ordered = T.tree_dataset(trees, vocabulary, batch_size=5)
+    sizes = [x["token_ids"].shape[1] for x, _ in ordered.as_numpy_iterator()]
+    assert len(set(sizes)) > 1, sizes  # batches padded to different node counts
+    out = model.predict(ordered, verbose=0)
+    assert out["node_logits"].shape == (13, max(sizes), 3) and out["root_logits"].shape == (13, 3)
+    assert out["num_nodes"].tolist() == [t.num_nodes for t in trees]
+    per_tree = predict_trees(model, trees, vocabulary, batch_size=4)
+    correct = count = 0
+    for i, tree in enumerate(trees):
+        n = tree.num_nodes
+        alone = model({k: v for k, v in T.split_inputs_targets(T.encode_trees([tree], vocabulary))[0].items()})
+        np.testing.assert_allclose(out["node_logits"][i, :n], np.asarray(alone["node_logits"])[0], atol=1e-5)
+        np.testing.assert_allclose(per_tree[i]["node_logits"], np.asarray(alone["node_logits"])[0], atol=1e-5)
+        np.testing.assert_allclose(out["root_logits"][i], np.asarray(alone["root_logits"])[0], atol=1e-5)
+        assert np.isnan(out["node_logits"][i, n:]).all() and per_tree[i]["root_label"] == out["root_logits"][i].argmax()
+        labels = np.array([node.label for node in tree.nodes()])
+        correct, count = correct + int((per_tree[i]["node_labels"] == labels).sum()), count + n
+    result = model.evaluate(ordered, verbose=0, return_dict=True)
+    assert abs(result["node_logits_accuracy"] - correct / count) < 1e-6, (result, correct, count)
+
+
+def test_dropout_and_embedding_l2():
+    trees, vocabulary = _sst_like(4, seed=5)
+    inputs = T.split_inputs_targets(T.encode_trees(trees, vocabulary))[0]
+    model = tree_classifier(len(vocabulary), 3, units=8, embedding_dim=4, dropout=0.5, embedding_l2=0.01)
+    inference = [np.asarray(model(inputs)["node_logits"]) for _ in range(2)]
+    training = [np.asarray(model(inputs, training=True)["node_logits"]) for _ in range(2)]
+    np.testing.assert_array_equal(inference[0], inference[1])  # no dropout at inference
+    assert not np.allclose(training[0], training[1]) and not np.allclose(training[0], inference[0])
+    penalty = 0.01 * np.sum(np.square(model.get_layer("embedding").embeddings.numpy()))
+    assert abs(float(sum(np.asarray(loss) for loss in model.losses)) - penalty) < 1e-6
+    plain = tree_classifier(len(vocabulary), 3, dropout=0, embedding_l2=0)
+    assert not plain.losses and not [layer for layer in plain.layers if isinstance(layer, keras.layers.Dropout)]
+    for kwargs, message in [({"dropout": 1.0}, "dropout=1.0"), ({"embedding_l2": -1e-3}, "embedding_l2=-0.001"),
+                            ({"embedding_l2": float("nan")}, "embedding_l2=nan")]:
+        with pytest.raises(ValueError, match=f"`tree_classifier\\({next(iter(kwargs))}=...\\)`.*Received: {message}"):
+            tree_classifier(len(vocabulary), 3, **kwargs)
+    with pytest.raises(ValueError, match="root_loss_weight=-1"):
+        compile_tree_classifier(plain, root_loss_weight=-1)
 
 
 # graph mode is TensorFlow's (on JAX, jit_compile=False is op-by-op eager: slow, not a mode to test)
