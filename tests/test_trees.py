@@ -188,7 +188,7 @@ def test_only_ascii_whitespace_separates_tokens():
     # U+0085 and U+2028 are line breaks to `str.splitlines`, not to a treebank
     trees = T.parse_trees(f"(2 a\u0085b)\n(1 c{NBSP})\r\n\n")
     assert [t.leaves() for t in trees] == [["a\u0085b"], [f"c{NBSP}"]] and [t.line for t in trees] == [1, 2]
-    with pytest.raises(T.TreeFormatError, match="line 1, column 9: leaf with more than one word"):
+    with pytest.raises(T.TreeFormatError, match="line 1, column 8: leaf with more than one word"):
         T.parse_tree(f"(2 a{NBSP}b c)")  # columns count characters: the NBSP is one
     with pytest.raises(T.TreeFormatError, match="column 1: word"):
         T.parse_tree(f"{NBSP}(2 a)")  # a no-break space is a character, not a separator, outside a word too

@@ -49,7 +49,7 @@ class TrainConfig:
     Args:
         model: str, a model of `rnnzoo.app.registry.RECIPES`.
         task: str or None, a task it trains on (`tasks_for(model)`); None: its default task,
-            unless `data` is given.
+            unless `data` or `trees` is given.
         data: str or None, a data file instead of a generated task (tree and seq2seq models:
             `RECIPES[model].data_file` says what it holds), split 80/10/10 by `seed`; stored as
             an absolute path.

@@ -285,10 +285,10 @@ def tree_classifier(
 def compile_tree_classifier(model, optimizer="adam", *, root_loss_weight=0.0, **compile_kwargs):
     """Compiles a `tree_classifier` with a masked node loss and node/root accuracies.
 
-    The loss is the cross-entropy of every real node of the batch, each node counting the same
-    (the root is one of the nodes; padding labels -1 are ignored), as Socher et al. (2013)
-    trained on SST, plus `root_loss_weight` times the cross-entropy of the roots alone, plus the
-    model's regularisation (`tree_classifier(embedding_l2=...)`).
+    The loss is the cross-entropy averaged over the real nodes of the batch, each node counting
+    the same (the root is one of the nodes; padding labels -1 are ignored), as Socher et al.
+    (2013) trained on SST, plus `root_loss_weight` times the cross-entropy of the roots alone,
+    plus the model's regularisation (`tree_classifier(embedding_l2=...)`).
 
     Args:
         model: a `tree_classifier` model.
