@@ -5,8 +5,8 @@ Keras's loss turns a label outside `[0, num_classes)` into an all-zero one-hot r
 and trains on it without a word (a label of 7 for 2 classes: `loss: 0.0`); on TensorFlow it fails
 deep in `SparseSoftmaxCrossEntropyWithLogits`. Here both fail with a `ValueError` (eagerly) or an
 error raised from the compiled step (`InvalidArgumentError` on TF, `JaxRuntimeError` on JAX)
-whose message names the label, the number of classes and the loss. `rnnzoo train` uses it
-(not yet `compile_tree_classifier`); it serializes as `rnnzoo>SparseCategoricalCrossentropy`.
+whose message names the label, the number of classes and the loss. `rnnzoo train` and
+`compile_tree_classifier` use it; it serializes as `rnnzoo>SparseCategoricalCrossentropy`.
 """
 
 import keras

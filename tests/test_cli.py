@@ -249,6 +249,31 @@ def test_tree_classifier_from_a_tree_file_trains_evaluates_exports_and_resumes(t
     assert len((tmp_path / "run" / "history.csv").read_text().splitlines()) == 3
 
 
+def test_tree_classifier_from_a_treebank_directory_uses_its_splits(tmp_path, capsys, monkeypatch):
+    """`--trees DIR`: train.txt, dev.txt and test.txt as they are (SST's layout), not an 80/10/10 split."""
+    from rnnzoo.app import recipes, runs
+    from rnnzoo.app.cli import main
+
+    lines = TREES.splitlines()
+    treebank = tmp_path / "sst"
+    treebank.mkdir()
+    (treebank / "train.txt").write_text("\n".join(lines[:6]) + "\n(2 (2 8\u00a01\\/2) (1 film))\n", encoding="utf-8")
+    (treebank / "dev.txt").write_text("\n".join(lines[6:8]) + "\n", encoding="utf-8")
+    (treebank / "test.txt").write_text("\n".join(lines[8:]) + "\n(4 (4 great) (1 film))\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "tree_classifier", "--trees", "sst", "--epochs", "1", "--units", "4", "--out", "run", "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert evaluation["task"] == "sst" and evaluation["test_examples"] == 3  # test.txt's 3 trees
+    data = json.loads((tmp_path / "run" / "data.json").read_text())
+    assert data["num_classes"] == 5 and "8\u00a01\\/2" in data["tokens"]  # one word, from train.txt only
+    assert "great" not in data["tokens"]
+    config = runs.TrainConfig(**json.loads((tmp_path / "run" / "run.json").read_text()))
+    splits = recipes.load_data(config)
+    assert [len(part[1]["root_logits"]) for part in (splits.train, splits.validation, splits.test)] == [7, 2, 3]
+    assert splits.test[1]["root_logits"].tolist() == [2, 0, 4]  # test.txt in its order
+
+
 @pytest.mark.slow
 def test_seq2seq_from_a_pairs_file_trains_evaluates_and_exports(tmp_path, capsys, monkeypatch):
     from rnnzoo.app.cli import main

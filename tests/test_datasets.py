@@ -64,3 +64,28 @@ def test_text_and_tree_builders(tmp_path):
     sentiment = tfds.load("rnnzoo_negation_sentiment", split="train", data_dir=str(tmp_path), as_supervised=True)
     for text, label in tfds.as_numpy(sentiment.take(20)):
         assert trees.parse_tree(text.decode()).label == label
+
+
+def test_sst_builder_reads_the_manual_directory(tmp_path):
+    """`rnnzoo_sst` from train/dev/test files the user has (here written by the test), never downloading."""
+    from rnnzoo.data import trees
+
+    sst = tmp_path / "sst"
+    sst.mkdir()
+    builder = tfds.builder("rnnzoo_sst", data_dir=str(tmp_path / "data"))
+    config = tfds.download.DownloadConfig(manual_dir=str(sst))
+    (sst / "train.txt").write_text("(3 (2 a) (4 good))\n")
+    with pytest.raises(FileNotFoundError, match="needs dev.txt, test.txt in the manual directory"):
+        builder.download_and_prepare(download_config=config)
+    nbsp_tree = "(1 (2 (2 8\u00a01\\/2) (2 hours)) (0 dull))"
+    (sst / "train.txt").write_text(f"(3 (2 a) (4 good))\n{nbsp_tree}\n\n(4 (4 fun) (2 film))\n", encoding="utf-8")
+    (sst / "dev.txt").write_text("(0 (0 bad) (2 film))\n", encoding="utf-8")
+    (sst / "test.txt").write_text("(2 film)\n(1 (1 dull) (2 plot))\n", encoding="utf-8")
+    builder.download_and_prepare(download_config=config)
+    assert {s: builder.info.splits[s].num_examples for s in ("train", "validation", "test")} == {
+        "train": 3, "validation": 1, "test": 2}
+    examples = sorted((tree.decode(), int(label)) for tree, label in
+                      tfds.as_numpy(builder.as_dataset(split="train", as_supervised=True)))
+    assert examples == sorted([("(3 (2 a) (4 good))", 3), (nbsp_tree, 1), ("(4 (4 fun) (2 film))", 4)])
+    assert trees.parse_tree(nbsp_tree).leaves() == ["8\u00a01\\/2", "hours", "dull"]  # the no-break space kept
+    assert builder.info.features["label"].names[4] == "very positive"

@@ -198,3 +198,22 @@ def test_attention_and_diagnose_on_a_corrupt_model(capsys, tmp_path):
     for args in (["attention", str(path), "abc"], ["diagnose", str(path), "--task", "delayed_recall", "--length", "3"]):
         code, err = run_main(capsys, *args)
         assert_one_line_error(code, err, "the file is corrupt")
+
+
+def test_treebank_directory_errors(capsys, tmp_path):
+    treebank = tmp_path / "sst"
+    treebank.mkdir()
+    (treebank / "train.txt").write_text("(1 (1 a) (2 b))\n")
+    (treebank / "test.txt").write_text("(1 (1 a) (2 b))\n")
+    code, err = run_main(capsys, "train", "tree_classifier", "--trees", str(treebank), "--out", str(tmp_path / "r"))
+    assert_one_line_error(code, err, "lacks dev.txt", "train.txt, dev.txt and test.txt")
+    code, err = run_main(capsys, "train", "tree_classifier", "--trees", str(tmp_path / "none"), "--out", str(tmp_path / "r"))
+    assert_one_line_error(code, err, "No treebank directory at", "none")
+    code, err = run_main(capsys, "train", "vanilla_tagger", "--trees", str(treebank), "--out", str(tmp_path / "r"))
+    assert_one_line_error(code, err, "does not read a treebank directory", "Received: trees=")
+    (treebank / "dev.txt").write_text("(1 (1 a) (2 b)\n")
+    code, err = run_main(capsys, "train", "tree_classifier", "--trees", str(treebank), "--out", str(tmp_path / "r"))
+    assert_one_line_error(code, err, "dev.txt, line 1, column 1: unbalanced brackets")
+    with pytest.raises(SystemExit) as info:  # argparse: one of --task, --data, --trees
+        main(["train", "tree_classifier", "--trees", str(treebank), "--data", "x.txt"])
+    assert info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err

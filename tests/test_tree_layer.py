@@ -131,7 +131,7 @@ def _sst_like(num_trees, seed):
 
 def test_masked_node_loss_and_accuracies_ignore_padding():
     trees, vocabulary = _sst_like(6, seed=3)
-    model = compile_tree_classifier(tree_classifier(len(vocabulary), 3, units=8, embedding_dim=4))
+    model = compile_tree_classifier(tree_classifier(len(vocabulary), 3, units=8, embedding_dim=4))  # the defaults
     inputs, targets = T.split_inputs_targets(T.encode_trees(trees, vocabulary))
     # the same trees with 10 more padding nodes
     padded = {k: np.pad(v, [(0, 0), (0, 10)] + [(0, 0)] * (v.ndim - 2), constant_values=0 if k == "token_ids" else -1)
@@ -143,16 +143,23 @@ def test_masked_node_loss_and_accuracies_ignore_padding():
     b = model.evaluate(padded, padded_targets, batch_size=6, verbose=0, return_dict=True)
     for key in ("loss", "node_logits_accuracy", "root_logits_accuracy"):
         assert abs(a[key] - b[key]) < 1e-5, (key, a, b)
-    # against NumPy: cross-entropy averaged over real nodes, plus the root's
+    # against NumPy: by default, the cross-entropy averaged over real nodes (each node counting the
+    # same, the root as one of them) plus the embedding's L2 penalty, and no separate root loss
     out = model.predict(inputs, verbose=0)
     logits, labels = out["node_logits"], targets["node_logits"]
-    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     valid = labels >= 0
+    assert out["num_nodes"].tolist() == [t.num_nodes for t in trees] and np.isnan(logits[~valid]).all()
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     node_loss = -log_probs[valid, labels[valid]].mean()
     root_loss = -log_probs[np.arange(6), 0, targets["root_logits"]].mean()
-    assert abs(a["loss"] - (node_loss + root_loss)) < 1e-4, (a, node_loss, root_loss)
+    l2 = 1e-4 * np.sum(np.square(model.get_layer("embedding").embeddings.numpy()))
+    assert abs(a["loss"] - (node_loss + l2)) < 1e-4, (a, node_loss, l2)
     assert abs(a["node_logits_accuracy"] - (logits.argmax(-1) == labels)[valid].mean()) < 1e-6
     assert abs(a["root_logits_accuracy"] - (logits[:, 0].argmax(-1) == targets["root_logits"]).mean()) < 1e-6
+    # the root weight, an option: the roots then count 1 + root_loss_weight times
+    compile_tree_classifier(model, root_loss_weight=2.0)
+    weighted = model.evaluate(inputs, targets, batch_size=6, verbose=0, return_dict=True)
+    assert abs(weighted["loss"] - (node_loss + 2.0 * root_loss + l2)) < 1e-4, (weighted, node_loss, root_loss)
 
 
 def test_masked_accuracy_metric():
@@ -162,19 +169,101 @@ def test_masked_accuracy_metric():
     assert MaskedSparseCategoricalAccuracy.from_config(metric.get_config()).ignore_class == -1
 
 
+def test_node_accuracy_counts_each_node_once_over_batches_of_different_sizes():
+    """An epoch of batches padded to 3, 11 and 1 nodes: correct nodes / real nodes, counted by hand."""
+    rng = np.random.default_rng(0)
+    metric, correct, count, per_batch = MaskedSparseCategoricalAccuracy(), 0, 0, []
+    for batch, nodes, real in [(2, 3, [3, 1]), (3, 11, [11, 2, 5]), (4, 1, [1, 1, 1, 1])]:
+        labels = np.full((batch, nodes), -1)
+        logits = rng.normal(size=(batch, nodes, 3)).astype("float32")
+        batch_correct = 0
+        for b, n in enumerate(real):
+            labels[b, :n] = rng.integers(0, 3, n)
+            batch_correct += int((logits[b, :n].argmax(-1) == labels[b, :n]).sum())
+        correct, count = correct + batch_correct, count + sum(real)
+        per_batch.append((batch_correct / nodes, sum(real) / nodes))  # what a 1/N-weighted mean adds up
+        metric.update_state(labels, logits)
+    assert count == 26 and abs(float(metric.result()) - correct / count) < 1e-6, (float(metric.result()), correct)
+    weighted_by_batch = sum(c for c, _ in per_batch) / sum(n for _, n in per_batch)
+    assert abs(weighted_by_batch - correct / count) > 0.01  # the test tells the two countings apart
+    # with a weight per tree (e.g. Keras's sample weights), each node of a tree gets its tree's weight
+    weighted = MaskedSparseCategoricalAccuracy()
+    weighted.update_state(np.array([[1, 1, -1], [0, -1, -1]]), np.array([[[0, 1], [1, 0], [1, 0]], [[1, 0], [0, 1], [0, 1]]],
+                                                                          "float32"), sample_weight=np.array([1.0, 3.0]))
+    assert abs(float(weighted.result()) - (1 + 3) / (2 + 3)) < 1e-6
+
+
+def test_predict_and_evaluate_on_a_tree_dataset():
+    """`predict` gives per-tree results, `evaluate` counts each node once, over batches of different sizes."""
+    from rnnzoo.models import predict_trees
+
+    trees, vocabulary = _sst_like(10, seed=4)
+    model = compile_tree_classifier(tree_classifier(len(vocabulary), 3, units=6, embedding_dim=4))
+    ordered = T.tree_dataset(trees, vocabulary, batch_size=5)
+    sizes = [x["token_ids"].shape[1] for x, _ in ordered.as_numpy_iterator()]
+    assert len(set(sizes)) == 2, sizes  # two batches padded to different node counts
+    out = model.predict(ordered, verbose=0)
+    assert out["node_logits"].shape == (10, max(sizes), 3) and out["root_logits"].shape == (10, 3)
+    assert out["num_nodes"].tolist() == [t.num_nodes for t in trees]
+    # the reference: all ten trees in one batch (a tree's outputs do not depend on its batch)
+    whole = model.predict_on_batch(T.split_inputs_targets(T.encode_trees(trees, vocabulary))[0])
+    per_tree = predict_trees(model, trees, vocabulary, batch_size=5)
+    correct = count = 0
+    for i, tree in enumerate(trees):
+        n = tree.num_nodes
+        np.testing.assert_allclose(out["node_logits"][i, :n], whole["node_logits"][i, :n], atol=1e-5)
+        np.testing.assert_allclose(per_tree[i]["node_logits"], whole["node_logits"][i, :n], atol=1e-5)
+        np.testing.assert_allclose(out["root_logits"][i], whole["root_logits"][i], atol=1e-5)
+        assert np.isnan(out["node_logits"][i, n:]).all() and per_tree[i]["root_label"] == whole["root_logits"][i].argmax()
+        labels = np.array([node.label for node in tree.nodes()])
+        correct, count = correct + int((per_tree[i]["node_labels"] == labels).sum()), count + n
+    result = model.evaluate(ordered, verbose=0, return_dict=True)
+    assert abs(result["node_logits_accuracy"] - correct / count) < 1e-6, (result, correct, count)
+
+
+@pytest.mark.tensorflow  # Keras's own Dropout and L2 regulariser: once, in the TensorFlow pass (eager JAX is slow)
+def test_dropout_and_embedding_l2():
+    trees, vocabulary = _sst_like(4, seed=5)
+    inputs = T.split_inputs_targets(T.encode_trees(trees, vocabulary))[0]
+    model = tree_classifier(len(vocabulary), 3, units=8, embedding_dim=4, dropout=0.5, embedding_l2=0.01)
+    inference = np.asarray(model(inputs)["node_logits"])
+    training = [np.asarray(model(inputs, training=True)["node_logits"]) for _ in range(2)]
+    assert not np.allclose(training[0], training[1]) and not np.allclose(training[0], inference)
+    penalty = 0.01 * np.sum(np.square(model.get_layer("embedding").embeddings.numpy()))
+    assert abs(float(sum(np.asarray(loss) for loss in model.losses)) - penalty) < 1e-6
+    plain = tree_classifier(len(vocabulary), 3, dropout=0, embedding_l2=0)
+    assert not plain.losses and not [layer for layer in plain.layers if isinstance(layer, keras.layers.Dropout)]
+    for kwargs, message in [({"dropout": 1.0}, "dropout=1.0"), ({"embedding_l2": -1e-3}, "embedding_l2=-0.001"),
+                            ({"embedding_l2": float("nan")}, "embedding_l2=nan")]:
+        with pytest.raises(ValueError, match=f"`tree_classifier\\({next(iter(kwargs))}=...\\)`.*Received: {message}"):
+            tree_classifier(len(vocabulary), 3, **kwargs)
+    with pytest.raises(ValueError, match="root_loss_weight=-1"):
+        compile_tree_classifier(plain, root_loss_weight=-1)
+
+
 # graph mode is TensorFlow's (on JAX, jit_compile=False is op-by-op eager: slow, not a mode to test)
 @pytest.mark.parametrize(
     "jit_compile", [pytest.param(False, marks=pytest.mark.tensorflow), True], ids=["graph", "jit"]
 )
 def test_fit_graph_and_jit_learns(jit_compile):
+    import warnings
+
     trees, vocabulary = _sst_like(256, seed=0)
+    # not reshuffled: a new order each epoch would pad new batch shapes, each compiled again under jit
     dataset = T.tree_dataset(trees, vocabulary, batch_size=32)
     keras.utils.set_random_seed(0)
     model = compile_tree_classifier(
-        tree_classifier(len(vocabulary), 3, units=16, embedding_dim=8),
+        # no dropout: its random bits make each of the 8 batch shapes' compilation slower on JAX
+        tree_classifier(len(vocabulary), 3, units=16, embedding_dim=8, dropout=0),
         optimizer=keras.optimizers.Adam(0.02), jit_compile=jit_compile,
     )
-    history = model.fit(dataset, epochs=10, verbose=0).history
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(dataset, epochs=10, verbose=0).history
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    # `fit(shuffle=True)` (its default) on a dataset would warn "`shuffle=True` was passed, but will be
+    # ignored"; a dataset of unknown length, "Your input ran out of data" at the end of epoch 1
+    assert not messages, messages
     assert history["loss"][-1] < 0.5 * history["loss"][0], history["loss"]
     labels = np.concatenate([[n.label for n in t.nodes()] for t in trees])
     majority = np.bincount(labels).max() / len(labels)  # about 0.5: predicting "neutral" everywhere

@@ -156,10 +156,11 @@ def test_negation_task_follows_its_grammar_and_needs_structure():
 
 
 def test_import_does_not_import_tensorflow():
-    code = "import sys, rnnzoo.data.trees; print('tensorflow' in sys.modules)"
+    code = ("import sys, rnnzoo, rnnzoo.data.trees; rnnzoo.data.trees.parse_trees('(1 a)')\n"
+            "print('tensorflow' in sys.modules, 'tensorflow_datasets' in sys.modules)")
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert done.stdout.strip().splitlines()[-1] == "False", done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False False", done.stderr[-2000:]
 
 
 def test_zoo_lists_the_tree_entries():
@@ -172,3 +173,65 @@ def test_zoo_lists_the_tree_entries():
         entry = names[name]
         module, _, attribute = entry.symbol.rpartition(".")
         assert callable(getattr(importlib.import_module(module), attribute)) and entry.section == "10.6"
+
+
+# -- real treebanks: Unicode inside words, skipping bad lines, files into tf.data -------------------
+
+NBSP = "\u00a0"  # SST's train.txt has the leaves `8 1\/2` and `2 1\/2` with a no-break space inside
+
+
+def test_only_ascii_whitespace_separates_tokens():
+    text = f"(3 (2 (2 8{NBSP}1\\/2) (2 hours)) (4\t(4 caf\u00e9\u2028bar)))"
+    tree = T.parse_tree(text)
+    assert tree.leaves() == [f"8{NBSP}1\\/2", "hours", "caf\u00e9\u2028bar"] and tree.num_nodes == 6
+    assert T.parse_tree(str(tree)).leaves() == tree.leaves()  # the round trip keeps the words
+    # U+0085 and U+2028 are line breaks to `str.splitlines`, not to a treebank
+    trees = T.parse_trees(f"(2 a\u0085b)\n(1 c{NBSP})\r\n\n")
+    assert [t.leaves() for t in trees] == [["a\u0085b"], [f"c{NBSP}"]] and [t.line for t in trees] == [1, 2]
+    with pytest.raises(T.TreeFormatError, match="line 1, column 8: leaf with more than one word"):
+        T.parse_tree(f"(2 a{NBSP}b c)")  # columns count characters: the NBSP is one
+    with pytest.raises(T.TreeFormatError, match="column 1: word"):
+        T.parse_tree(f"{NBSP}(2 a)")  # a no-break space is a character, not a separator, outside a word too
+
+
+def test_read_trees_skips_bad_lines_with_one_warning(tmp_path):
+    import warnings
+
+    path = tmp_path / "train.txt"
+    path.write_bytes(f"(3 (2 a) (4 good))\n(2 (2 a b))\n(1 (0 bad) (2 8{NBSP}1\\/2))\n(2 caf\xe9\n".encode()
+                     + b"(2 (1 caf\xe9) (2 b))\n(4 (4 fun)\n")
+    with pytest.raises(T.TreeFormatError, match=f"{path}, line 2, column 9: leaf with more than one word"):
+        T.read_trees(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trees = T.read_trees(path, on_error="skip")
+    assert [t.line for t in trees] == [1, 3] and trees[1].leaves() == ["bad", f"8{NBSP}1\\/2"]
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    message = str(caught[0].message)
+    # lines 2 (two words), 4 (never closed), 5 (not UTF-8) and 6 (never closed)
+    assert f"{path}: skipped 4 malformed lines (2 trees read); the first: {path}, line 2, column 9" in message
+    assert caught[0].filename == __file__  # the warning points at the caller
+    with pytest.raises(ValueError, match=r"`read_trees\(on_error=...\)` must be 'raise' or 'skip'. Received: on_error='ignore'"):
+        T.read_trees(path, on_error="ignore")
+    with pytest.warns(UserWarning, match="skipped 1 malformed line "):
+        assert len(T.parse_trees("(1 a)\n(1 a b)", on_error="skip")) == 1
+
+
+def test_tree_dataset_reads_a_treebank_file(tmp_path):
+    trees = T.random_binary_trees(5, min_nodes=1, max_nodes=15, seed=7)
+    path = tmp_path / "dev.txt"
+    path.write_text("\n".join(map(str, trees)) + "\n(1 (1 a) b)\n", encoding="utf-8")
+    vocabulary = T.build_vocabulary(trees)
+    with pytest.raises(T.TreeFormatError, match="dev.txt, line 6"):
+        T.tree_dataset(path, vocabulary, batch_size=2)
+    with pytest.warns(UserWarning, match="skipped 1 malformed line"):
+        dataset = T.tree_dataset(str(path), vocabulary, batch_size=2, on_error="skip")
+    assert int(dataset.cardinality()) == 3  # known: `fit` needs no first epoch to count the batches
+    for i, (inputs, targets) in enumerate(dataset.as_numpy_iterator()):
+        expected_inputs, expected_targets = T.split_inputs_targets(T.encode_trees(trees[2 * i: 2 * i + 2], vocabulary))
+        for key in expected_inputs:
+            np.testing.assert_array_equal(inputs[key], expected_inputs[key])
+        np.testing.assert_array_equal(targets["node_logits"], expected_targets["node_logits"])
+    (tmp_path / "empty.txt").write_text("\n\n")
+    with pytest.raises(ValueError, match="at least one tree"):
+        T.tree_dataset(tmp_path / "empty.txt", vocabulary, batch_size=2)

@@ -1,7 +1,7 @@
 """The `rnnzoo` command line: thin subcommands over the application (`rnnzoo.app`) and the library.
 
     rnnzoo list                                   the zoo: layers, models, tasks (no backend loaded)
-    rnnzoo train MODEL [--task TASK | --data FILE] --out RUN_DIR   model.fit with checkpoints, resume
+    rnnzoo train MODEL [--task TASK | --data FILE | --trees DIR] --out RUN_DIR   model.fit with checkpoints, resume
     rnnzoo evaluate RUN_DIR                       test-split metrics of a finished run
     rnnzoo export RUN_DIR --format tflite ...     exports/<model>/<version>/ + manifest with parity
     rnnzoo predict ARTIFACT --input FILE          run a SavedModel, a .tflite or an .onnx file
@@ -332,6 +332,7 @@ def _models_epilog():
     lines = ["models and the tasks they train on (the first is the default):"]
     for name, recipe in registry.RECIPES.items():
         data = f"; or --data FILE: {recipe.data_file}" if recipe.data_file else ""
+        data += f"; or --trees DIR: {recipe.trees_dir}" if recipe.trees_dir else ""
         lines.append(f"  {name:<{width}}{', '.join(registry.tasks_for(name))}{data}")
     return "\n".join(lines)
 
@@ -363,6 +364,8 @@ def build_parser():
                         help="a generated task (default: the model's first task below)")
     source.add_argument("--data", metavar="FILE", help="a data file instead (tree and seq2seq models, see below); "
                                                        "split 80/10/10 into train/validation/test")
+    source.add_argument("--trees", metavar="DIR", help="a treebank directory instead (tree models): train.txt, "
+                                                       "dev.txt, test.txt used as train/validation/test")
     p.add_argument("--epochs", type=_positive(int), default=defaults["epochs"], help="most epochs")
     p.add_argument("--batch-size", type=_positive(int), default=defaults["batch_size"], help="examples per step")
     p.add_argument("--learning-rate", type=_positive(float), default=defaults["learning_rate"], help="Adam's step size, in (0, 1]")

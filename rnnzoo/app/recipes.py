@@ -10,17 +10,19 @@ and `export` treat them alike:
 - string pairs (`rnnzoo.data.seq2seq_tasks`): a generated task or a tab-separated pairs file.
 
 A data file is split by a fixed permutation of its lines (`seed`): 80% train, 10% validation,
-10% test.
+10% test. A treebank directory (`trees`, SST's layout) gives the three splits as they are:
+`train.txt`, `dev.txt` (validation) and `test.txt`.
 """
 
 import dataclasses
 import importlib
+import os
 
 import keras
 import numpy as np
 
 from rnnzoo import losses
-from rnnzoo.app.registry import RECIPES, TASKS
+from rnnzoo.app.registry import RECIPES, TASKS, TREEBANK_FILES
 
 
 @dataclasses.dataclass
@@ -82,10 +84,31 @@ def _file_splits(items, seed, what, path):
 # -- trees ---------------------------------------------------------------------------------------
 
 
+def treebank_splits(directory):
+    """The train, validation and test trees of a treebank directory (`train.txt`, `dev.txt`, `test.txt`)."""
+    from rnnzoo.data import trees as T
+
+    splits = []
+    for name in TREEBANK_FILES:
+        path = os.path.join(directory, name)
+        split = T.read_trees(path)
+        if not split:
+            raise ValueError(f"{path} holds no trees; each of {', '.join(TREEBANK_FILES)} needs at least one. "
+                             f"Received: an empty {name}")
+        splits.append(split)
+    return splits
+
+
 def _tree_data(config):
     from rnnzoo.data import trees as T
 
-    if config.data:
+    if config.trees:
+        splits = treebank_splits(config.trees)
+        # One fixed order of the training trees (a treebank file may be sorted), the same on a resume.
+        order = np.random.default_rng(config.seed).permutation(len(splits[0]))
+        splits[0] = [splits[0][i] for i in order]
+        num_classes = 1 + max(node.label for tree in sum(splits, []) for node in tree.nodes())
+    elif config.data:
         splits = _file_splits(T.read_trees(config.data), config.seed, "trees", config.data)
         num_classes = 1 + max(node.label for tree in sum(splits, []) for node in tree.nodes())
     else:
@@ -293,7 +316,9 @@ def parity_inputs(config, data):
     if data.family == "tree":
         from rnnzoo.data import trees as T
 
-        if config.data:
+        if config.trees:
+            test = treebank_splits(config.trees)[2]
+        elif config.data:
             test = _file_splits(T.read_trees(config.data), config.seed, "trees", config.data)[2]
         else:
             test = _generator(TASKS[config.task])(TASKS[config.task].sizes[2], seed=_split_seed(config.seed, 2))

@@ -55,6 +55,7 @@ class RecipeSpec:
     task_kinds: tuple
     default_task: str
     data_file: str = ""  # what `--data FILE` holds for this model, "" if it takes none
+    trees_dir: str = ""  # what `--trees DIR` holds for this model, "" if it takes none
 
 
 ENTRIES = [
@@ -166,6 +167,8 @@ TASKS = {
 
 TREE_FILE = "bracketed trees, one per line, an integer label on every node (SST format)"
 PAIRS_FILE = "tab-separated pairs, one per line: source<TAB>target"
+TREEBANK_FILES = ("train.txt", "dev.txt", "test.txt")  # `--trees DIR`: the train, validation and test splits
+TREE_DIR = "train.txt, dev.txt and test.txt of bracketed trees (SST's layout), used as the three splits"
 
 RECIPES = {
     r.name: r
@@ -175,7 +178,7 @@ RECIPES = {
         RecipeSpec("bidirectional_tagger", ("per_step_classification",), "future_recall"),
         RecipeSpec("deep_transition_tagger", ("per_step_classification",), "delayed_recall"),
         RecipeSpec("sequence_classifier", ("sequence_classification",), "majority_bit"),
-        RecipeSpec("tree_classifier", ("tree_labels",), "negation_sentiment", data_file=TREE_FILE),
+        RecipeSpec("tree_classifier", ("tree_labels",), "negation_sentiment", data_file=TREE_FILE, trees_dir=TREE_DIR),
         RecipeSpec("seq2seq_attention", ("translation",), "dates", data_file=PAIRS_FILE),
         RecipeSpec("seq2seq_fixed_context", ("translation",), "reversal", data_file=PAIRS_FILE),
     ]
@@ -201,7 +204,9 @@ def tasks_for(model):
 
 def _trains_on(entry):
     if entry.kind == "model" and entry.name in RECIPES:
-        return ", ".join(tasks_for(entry.name)) + (" or `--data FILE`" if RECIPES[entry.name].data_file else "")
+        recipe = RECIPES[entry.name]
+        return (", ".join(tasks_for(entry.name)) + (" or `--data FILE`" if recipe.data_file else "")
+                + (" or `--trees DIR`" if recipe.trees_dir else ""))
     if entry.kind == "task" and entry.name in TASKS:
         return ", ".join(sorted(m for m in RECIPES if entry.name in tasks_for(m)))
     return ""

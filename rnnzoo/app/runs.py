@@ -25,7 +25,7 @@ import json
 import math
 import os
 
-from rnnzoo.app.registry import RECIPES, TASKS, tasks_for
+from rnnzoo.app.registry import RECIPES, TASKS, TREEBANK_FILES, tasks_for
 
 SUPPORTED_DISTRIBUTE = ("mirrored", "data_parallel")
 MAX_LEARNING_RATE = 1.0  # Adam's step per weight is about the learning rate: above 1 it only diverges
@@ -49,9 +49,14 @@ class TrainConfig:
     Args:
         model: str, a model of `rnnzoo.app.registry.RECIPES`.
         task: str or None, a task it trains on (`tasks_for(model)`); None: its default task,
-            unless `data` is given.
+            unless `data` or `trees` is given.
         data: str or None, a data file instead of a generated task (tree and seq2seq models:
-            `RECIPES[model].data_file` says what it holds); stored as an absolute path.
+            `RECIPES[model].data_file` says what it holds), split 80/10/10 by `seed`; stored as
+            an absolute path.
+        trees: str or None, a directory holding `train.txt`, `dev.txt` and `test.txt` of
+            bracketed trees (the Stanford Sentiment Treebank's layout), used as the train,
+            validation and test splits as they are (tree models: `RECIPES[model].trees_dir`);
+            stored as an absolute path.
         epochs, batch_size, learning_rate: `model.fit` and Adam; `learning_rate` must be finite,
             > 0 and at most `MAX_LEARNING_RATE` (1.0).
         clipnorm: float or None, clip the global gradient norm to this (Pascanu et al. 2013).
@@ -67,6 +72,7 @@ class TrainConfig:
     model: str
     task: str = None
     data: str = None
+    trees: str = None
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 0.01
@@ -80,7 +86,9 @@ class TrainConfig:
     def __post_init__(self):
         if self.data is not None:
             self.data = os.path.abspath(self.data)
-        elif self.task is None and self.model in RECIPES:
+        if self.trees is not None:
+            self.trees = os.path.abspath(self.trees)
+        if self.data is None and self.trees is None and self.task is None and self.model in RECIPES:
             self.task = RECIPES[self.model].default_task
 
     def validate(self, check_initializer=True):
@@ -89,7 +97,20 @@ class TrainConfig:
         `check_initializer=False` skips resolving `recurrent_initializer`, which imports Keras.
         """
         recipe = _choose("model", self.model, RECIPES)
-        if self.data is not None:
+        if self.trees is not None:
+            if self.task is not None or self.data is not None:
+                raise ValueError(f"`TrainConfig` takes one of `task`, `data` or `trees`. "
+                                 f"Received: task={self.task!r}, data={self.data!r}, trees={self.trees!r}")
+            if not recipe.trees_dir:
+                raise ValueError(f"Model {self.model!r} does not read a treebank directory (`trees`); tree models do. "
+                                 f"Received: trees={self.trees!r}")
+            if not os.path.isdir(self.trees):
+                raise FileNotFoundError(f"No treebank directory at {self.trees!r}; {self.model} reads {recipe.trees_dir}.")
+            missing = [name for name in TREEBANK_FILES if not os.path.isfile(os.path.join(self.trees, name))]
+            if missing:
+                raise FileNotFoundError(f"{self.trees!r} lacks {', '.join(missing)}; {self.model} reads "
+                                        f"{recipe.trees_dir}.")
+        elif self.data is not None:
             if self.task is not None:
                 raise ValueError(f"`TrainConfig` takes a `task` or a `data` file, not both. "
                                  f"Received: task={self.task!r}, data={self.data!r}")
@@ -132,8 +153,8 @@ class TrainConfig:
 
     @property
     def source(self):
-        """The task name, or the data file's name."""
-        return self.task or os.path.basename(self.data)
+        """The task name, or the data file's or treebank directory's name."""
+        return self.task or os.path.basename(self.data or self.trees)
 
 
 def _strategy_scope(distribute):

@@ -5,7 +5,7 @@ Importing this module registers the builders, after which the usual TFDS calls w
 >>> import tensorflow_datasets as tfds
 >>> import rnnzoo.data.datasets  # registers rnnzoo_* builders
 >>> sorted(name for name in tfds.list_builders() if name.startswith("rnnzoo_"))
-['rnnzoo_adding_problem', 'rnnzoo_copy_memory', 'rnnzoo_dates', 'rnnzoo_delayed_recall', 'rnnzoo_negation_sentiment', 'rnnzoo_running_parity', 'rnnzoo_string_reversal']
+['rnnzoo_adding_problem', 'rnnzoo_copy_memory', 'rnnzoo_dates', 'rnnzoo_delayed_recall', 'rnnzoo_negation_sentiment', 'rnnzoo_running_parity', 'rnnzoo_sst', 'rnnzoo_string_reversal']
 
     train = tfds.load("rnnzoo_adding_problem/length_50", split="train", data_dir="~/tensorflow_datasets",
                       as_supervised=True)
@@ -14,10 +14,12 @@ Each builder generates its splits from a fixed seed with the NumPy generators of
 `rnnzoo.data.tasks` (the same arrays those functions return), so two machines build identical
 datasets; changing a generator means a new `VERSION`. No network is used.
 
-This module also holds the loader for a real TFDS dataset the zoo's sequence-to-one models fit,
-`imdb_reviews` (`load_imdb`); it needs the data prepared in `data_dir` beforehand (it never
-downloads).
+Real data: `rnnzoo_sst` builds the Stanford Sentiment Treebank from your own copy of its
+files (`manual_dir`; it never downloads), and `load_imdb` loads the TFDS `imdb_reviews` dataset
+for the zoo's sequence-to-one models once it is prepared in `data_dir` (it never downloads).
 """
+
+import os
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -176,6 +178,62 @@ class RnnzooNegationSentiment(GeneratedTaskBuilder):
 
         for i, tree in enumerate(trees.negation_sentiment_trees(size, seed=self.SEED + list(SPLIT_SIZES).index(split))):
             yield i, {"tree": str(tree), "label": tree.label}
+
+
+SST_LABELS = ("very negative", "negative", "neutral", "positive", "very positive")
+
+
+class RnnzooSst(tfds.core.GeneratorBasedBuilder):
+    """The Stanford Sentiment Treebank (Socher et al. 2013) from your own copy of its PTB files.
+
+    Nothing is downloaded: put SST's `train.txt`, `dev.txt` and `test.txt` (one bracketed tree
+    per line, a label 0-4 on every node) in a directory and pass it as `manual_dir`:
+
+        builder = tfds.builder("rnnzoo_sst", data_dir=data_dir)
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=sst_dir))
+        train = builder.as_dataset(split="train", as_supervised=True)   # (tree text, root label)
+
+    Splits `train`, `validation` (`dev.txt`) and `test`, in file order. Each example's `tree` is
+    the tree as `rnnzoo.data.trees.read_trees` parsed it (words may hold any non-ASCII-space
+    character, e.g. SST's no-break space in `8 1\\/2`), written back in bracketed form; read it
+    with `rnnzoo.data.trees.parse_tree`. `label` is the root's label. A malformed line, or a
+    label outside 0-4, stops the build with an error naming the file and line.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "First release."}
+    MANUAL_DOWNLOAD_INSTRUCTIONS = (
+        "Put the Stanford Sentiment Treebank's train.txt, dev.txt and test.txt (PTB trees, e.g. from "
+        "trainDevTestTrees_PTB.zip of https://nlp.stanford.edu/sentiment/) in a directory and pass it as "
+        "`tfds.download.DownloadConfig(manual_dir=...)`."
+    )
+    FILES = {"train": "train.txt", "validation": "dev.txt", "test": "test.txt"}
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({"tree": tfds.features.Text(),
+                                                 "label": tfds.features.ClassLabel(names=SST_LABELS)}),
+            supervised_keys=("tree", "label"),
+            homepage="https://nlp.stanford.edu/sentiment/",
+        )
+
+    def _split_generators(self, dl_manager):
+        directory = os.fspath(dl_manager.manual_dir)
+        missing = [name for name in self.FILES.values() if not os.path.isfile(os.path.join(directory, name))]
+        if missing:
+            raise FileNotFoundError(f"`rnnzoo_sst` needs {', '.join(missing)} in the manual directory {directory!r}. "
+                                    + self.MANUAL_DOWNLOAD_INSTRUCTIONS)
+        return {split: self._generate_examples(os.path.join(directory, name)) for split, name in self.FILES.items()}
+
+    def _generate_examples(self, path):
+        from rnnzoo.data import trees
+
+        for tree in trees.read_trees(path):
+            labels = [node.label for node in tree.nodes()]
+            if max(labels) >= len(SST_LABELS):
+                raise ValueError(f"{path}, line {tree.line}: `rnnzoo_sst` takes labels 0-{len(SST_LABELS) - 1} "
+                                 f"(SST's five classes). Received: label={max(labels)}")
+            yield tree.line, {"tree": str(tree), "label": tree.label}
 
 
 def load_imdb(data_dir, split="train", *, vocabulary=None, max_length=200, batch_size=32, download=False):

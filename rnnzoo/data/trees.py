@@ -6,10 +6,15 @@ one tree per line, with an integer label on every node and a word at every leaf:
     (3 (2 It) (4 (4 (2 's) (4 (3 (2 a) (4 lovely)) (2 film))) (2 .)))
 
 `parse_tree` / `parse_trees` / `read_trees` turn text into `Tree`s (malformed input raises a
-`TreeFormatError` naming the file, line and column), `build_vocabulary` makes a `Vocabulary`
-(id 0 is padding / "no word", id 1 the unknown token), `encode_trees` turns a list of trees
-into padded NumPy arrays, and `tree_dataset` is the same as a `tf.data` pipeline that batches
-trees of different sizes.
+`TreeFormatError` naming the file, line and column, or, with `on_error="skip"`, is skipped with
+one warning), `build_vocabulary` makes a `Vocabulary` (id 0 is padding / "no word", id 1 the
+unknown token), `encode_trees` turns a list of trees into padded NumPy arrays, and
+`tree_dataset` is the same as a `tf.data` pipeline (from a list of trees or a treebank file)
+that batches trees of different sizes.
+
+Only ASCII whitespace separates tokens (space, tab, CR, VT, FF; a line ends at `\n` only).
+Any other character, Unicode spaces and line separators included, belongs to a word: SST's leaf `(2 8 1\/2)`, whose `8 1\/2` holds a
+no-break space (U+00A0), is one word.
 
 An encoded batch of `B` trees padded to `N` nodes is a dict of int32 arrays:
 
@@ -28,7 +33,9 @@ Nodes are numbered in pre-order, so node 0 is always the root.
 
 import collections
 import dataclasses
+import os
 import re
+import warnings
 
 import numpy as np
 
@@ -127,7 +134,11 @@ class Tree:
         return "".join(parts)
 
 
-_TOKEN = re.compile(r"\(|\)|[^\s()]+")
+# Separators: ASCII space, tab, and (inside a line) CR, VT and FF; never a Unicode space such
+# as U+00A0, which SST has inside words (`\s` in a `str` pattern would match it).
+SEPARATORS = " \t\r\x0b\x0c"
+_TOKEN = re.compile(r"\(|\)|[^ \t\r\x0b\x0c\n()]+")
+ON_ERROR = ("raise", "skip")
 _LABEL = re.compile(r"[0-9]+")
 
 
@@ -218,33 +229,99 @@ def parse_tree(text, *, max_depth=DEFAULT_MAX_DEPTH, source="<string>", line=1):
     return root
 
 
-def parse_trees(text, *, max_depth=DEFAULT_MAX_DEPTH, source="<string>"):
-    """Parses one tree per line of `text`; blank lines are skipped. Errors name the line."""
-    return [
-        parse_tree(line, max_depth=max_depth, source=source, line=number)
-        for number, line in enumerate(text.splitlines(), start=1)
-        if line.strip()
-    ]
+def _check_on_error(function, on_error):
+    if on_error not in ON_ERROR:
+        raise ValueError(f"`{function}(on_error=...)` must be 'raise' or 'skip'. Received: on_error={on_error!r}")
 
 
-def read_trees(path, *, max_depth=DEFAULT_MAX_DEPTH, encoding="utf-8"):
+def _lines(text):
+    """`(number, line)` for the lines of `text`, split at `\n` only (not at U+0085, U+2028, ...)."""
+    return enumerate(text.split("\n"), start=1)
+
+
+def _parse_lines(numbered_lines, *, max_depth, source, on_error):
+    """Trees of the non-blank lines; `numbered_lines` yields `(number, text or TreeFormatError)`."""
+    trees, skipped, first = [], 0, None
+    for number, line in numbered_lines:
+        try:
+            if isinstance(line, TreeFormatError):
+                raise line
+            if not line.strip(SEPARATORS):
+                continue
+            trees.append(parse_tree(line, max_depth=max_depth, source=source, line=number))
+        except TreeFormatError as error:
+            if on_error == "raise":
+                raise
+            skipped += 1
+            first = first or error
+    if skipped:
+        warnings.warn(
+            f"{source}: skipped {skipped} malformed line{'s' if skipped > 1 else ''} "
+            f"({len(trees)} trees read); the first: {first}",
+            stacklevel=3,
+        )
+    return trees
+
+
+def parse_trees(text, *, max_depth=DEFAULT_MAX_DEPTH, source="<string>", on_error="raise"):
+    """Parses one tree per line of `text` (lines end at `\n`); blank lines are skipped.
+
+    Args:
+        text: str.
+        max_depth: int, as in `parse_tree`.
+        source: str, the file name used in error messages.
+        on_error: `"raise"` (default): a malformed line raises a `TreeFormatError` naming
+            `source`, the line and the column; `"skip"`: malformed lines are left out, with
+            one warning that counts them and quotes the first one's error.
+
+    Returns:
+        list of `Tree`.
+    """
+    _check_on_error("parse_trees", on_error)
+    return _parse_lines(_lines(text), max_depth=max_depth, source=source, on_error=on_error)
+
+
+def read_trees(path, *, max_depth=DEFAULT_MAX_DEPTH, encoding="utf-8", on_error="raise"):
     """Reads a treebank file with one bracketed tree per line (SST's `train.txt` format).
 
-    Blank lines are skipped; anything else that is not a well-formed tree raises a
-    `TreeFormatError` naming `path` and the line.
+    Blank lines are skipped. Only ASCII whitespace separates tokens, so words may hold any
+    other character (SST's `8 1\\/2` holds a no-break space, U+00A0: one word).
+
+    Args:
+        path: str or path-like.
+        max_depth: int, as in `parse_tree`.
+        encoding: str, the file's text encoding.
+        on_error: `"raise"` (default): a malformed line (or one that is not valid `encoding`)
+            raises a `TreeFormatError` naming `path`, the line and the column; `"skip"`: such
+            lines are left out with one warning counting them and naming the first.
+
+    Returns:
+        list of `Tree`, each with `source=str(path)` and its line number.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "train.txt")
+    >>> with open(path, "w", encoding="utf-8") as f:
+    ...     _ = f.write("(3 (2 a) (4 good))\\n(2 (2 8\\u00a01\\\\/2) (2 hours))\\n")
+    >>> [tree.leaves() for tree in read_trees(path)]
+    [['a', 'good'], ['8\\xa01\\\\/2', 'hours']]
     """
+    _check_on_error("read_trees", on_error)
     with open(path, "rb") as f:
         data = f.read()
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-        raise TreeFormatError(
-            f"{path}, line {line}, column {column}: not valid {encoding} text ({error.reason}); "
-            f"`read_trees(encoding=...)` reads other encodings. Received: bytes {data[error.start:error.end]!r}"
-        ) from None
-    return parse_trees(text, max_depth=max_depth, source=str(path))
+
+    def decoded():
+        for number, raw in enumerate(data.split(b"\n"), start=1):
+            try:
+                yield number, raw.decode(encoding)
+            except UnicodeDecodeError as error:
+                yield number, TreeFormatError(
+                    f"{path}, line {number}, column {error.start + 1}: not valid {encoding} text ({error.reason}); "
+                    f"`read_trees(encoding=...)` reads other encodings. Received: bytes {raw[error.start:error.end]!r}"
+                )
+
+    return _parse_lines(decoded(), max_depth=max_depth, source=str(path), on_error=on_error)
 
 
 class Vocabulary:
@@ -495,25 +572,42 @@ def leaf_sequences(trees, vocabulary):
     return out
 
 
-def tree_dataset(trees, vocabulary, batch_size, *, max_children=2, shuffle=False, seed=0):
+def tree_dataset(trees, vocabulary, batch_size, *, max_children=2, shuffle=False, seed=0, on_error="raise"):
     """A `tf.data.Dataset` of `(inputs, targets)` batches of trees of different sizes.
 
     Each batch is padded to its own largest tree (`padded_batch`), with the same padding as
     `encode_trees`. `inputs` and `targets` are as in `split_inputs_targets`, so it feeds
-    `model.fit` of `rnnzoo.models.tree_classifier` directly.
+    `model.fit` of `rnnzoo.models.tree_classifier` directly. The dataset knows its number of
+    batches (`cardinality`), so `fit` shows a progress bar from the first epoch and does not
+    warn that the input "ran out of data".
 
     Args:
-        trees: list of `Tree`.
-        vocabulary: `Vocabulary`.
+        trees: list of `Tree`, or a path (str or path-like) of a treebank file, read with
+            `read_trees(path, on_error=on_error)`.
+        vocabulary: `Vocabulary` (for a development or test file, the training vocabulary).
         batch_size: int.
         max_children: int (K, static) or None (the largest arity in `trees`).
         shuffle: bool, reshuffle the trees every epoch.
         seed: int, the shuffle seed.
+        on_error: `"raise"` or `"skip"`, for a file's malformed lines (see `read_trees`).
+
+    Example:
+
+    >>> trees = parse_trees("(3 (2 a) (4 good))\\n(1 (2 a) (0 (1 not) (4 good)))\\n(2 film)")
+    >>> dataset = tree_dataset(trees, build_vocabulary(trees), batch_size=2)
+    >>> int(dataset.cardinality()), [tuple(x["token_ids"].shape) for x, y in dataset.as_numpy_iterator()]
+    (2, [(2, 5), (1, 1)])
     """
     import tensorflow as tf
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`tree_dataset(batch_size=...)` must be a positive integer. Received: batch_size={batch_size!r}")
+    if isinstance(trees, (str, os.PathLike)):
+        trees = read_trees(trees, on_error=on_error)
+    else:
+        trees = list(trees)
+    if not trees:
+        raise ValueError("`tree_dataset` needs at least one tree. Received: trees=[] (an empty list or file)")
     if max_children is None:
         max_children = max(len(node.children) for tree in trees for node in tree.nodes())
     encoded = [encode_tree(t, vocabulary, max_children=max_children) for t in trees]
@@ -530,6 +624,9 @@ def tree_dataset(trees, vocabulary, batch_size, *, max_children=2, shuffle=False
         "schedule": tf.TensorSpec((None, None), tf.int32),
     }
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    # A generator's length is unknown to tf.data; without it Keras's `fit` learns the number of
+    # batches only when epoch 1 runs out, and warns "Your input ran out of data".
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(encoded)))
     if shuffle:
         dataset = dataset.shuffle(len(encoded), seed=seed, reshuffle_each_iteration=True)
     padding = {"token_ids": 0, "children": -1, "labels": -1, "schedule": -1}

@@ -6,11 +6,14 @@ __all__ = ["vanilla_tagger"]
 
 from rnnzoo.models.tree_classifier import (  # noqa: E402
     MaskedSparseCategoricalAccuracy,
+    TreeClassifier,
     compile_tree_classifier,
+    predict_trees,
     tree_classifier,
 )
 
-__all__ += ["MaskedSparseCategoricalAccuracy", "compile_tree_classifier", "tree_classifier"]
+__all__ += ["MaskedSparseCategoricalAccuracy", "TreeClassifier", "compile_tree_classifier", "predict_trees",
+            "tree_classifier"]
 
 from rnnzoo.models.sequence_classifier import sequence_classifier, sequence_regressor  # noqa: E402
 from rnnzoo.models.output_recurrent_tagger import closed_loop_tagger, output_recurrent_tagger  # noqa: E402
