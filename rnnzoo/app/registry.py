@@ -165,7 +165,7 @@ TASKS = {
 }
 
 TREE_FILE = "bracketed trees, one per line, an integer label on every node (SST format)"
-PAIRS_FILE = "tab-separated pairs, one per line: source<TAB>target"
+PAIRS_FILE = "tab-separated pairs, one per line: source<TAB>target[<TAB>ignored] (Anki/Tatoeba files; also --pairs)"
 
 RECIPES = {
     r.name: r
