@@ -84,8 +84,9 @@ def test_tf_data_pipeline_and_tfds_builder_read_the_same_pairs(tmp_path):
     assert [len(splits[name]) for name in ("train", "validation", "test")] == [21, 2, 2]
     indices = datasets.parallel_text_splits(len(expected))
     assert sorted(splits["test"]) == sorted(expected[i] for i in indices["test"])
-    empty = tmp_path / "empty"
-    os.makedirs(empty)
-    with pytest.raises(ValueError, match="exactly one .txt or .tsv file"):
+    two = tmp_path / "two"
+    os.makedirs(two)
+    write(two / "a.txt", lines), write(two / "b.tsv", lines)
+    with pytest.raises(ValueError, match=r"exactly one .txt or .tsv file.*\['a.txt', 'b.tsv'\]"):
         tfds.builder("rnnzoo_parallel_text", data_dir=str(tmp_path / "tfds2")).download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir=str(empty)))
+            download_config=tfds.download.DownloadConfig(manual_dir=str(two)))

@@ -121,7 +121,8 @@ class Tokenizer:
         lengths = tf.cast(pieces.row_lengths(), tf.int32)
         if max_tokens is not None:
             pieces = pieces[:, :max_tokens]
-        return tf.cast(self.lookup()(pieces), tf.int32), lengths
+        # The lookup sees a dense 1-D tensor (the same on every Keras backend), not the ragged one.
+        return pieces.with_flat_values(tf.cast(self.lookup()(pieces.flat_values), tf.int32)), lengths
 
     def source_ids(self, text, max_tokens):
         """`(batch,)` strings -> `(ragged ids + <end>, truncated (batch,) bool)`."""
