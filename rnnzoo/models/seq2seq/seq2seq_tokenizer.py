@@ -100,6 +100,7 @@ class Tokenizer:
                     vocabulary=["<start>", "<end>", *self.vocabulary], mask_token="<pad>", oov_token="<unk>",
                     num_oov_indices=1, output_mode="int", name="string_lookup",
                 )
+                self._lookup.build((None,))  # (an `ExportArchive` tracks built layers only)
         return self._lookup
 
     def split_text(self, text):
