@@ -100,7 +100,8 @@ def test_bad_input_is_handled():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         outputs = model.translate(["", "??", "abcdabcdabcd"])
-    assert len(outputs) == 3 and all(isinstance(o, str) and len(o) <= 5 for o in outputs)
+    # At most max_target_length tokens each (an untrained model may emit <unk>, shown as the text `<unk>`).
+    assert len(outputs) == 3 and all(isinstance(o, str) and len(o.replace("<unk>", "?")) <= 5 for o in outputs)
     with pytest.raises(TypeError, match="list of strings"):
         model.translate("abc")
     with pytest.raises(ValueError, match="'greedy' or 'beam'"):
