@@ -43,6 +43,7 @@ _SEPARATORS = r"\p{Z}"
 _PUNCTUATION = r"([^\pL\pN\pM'’\-\s])"
 _NO_SPACE_BEFORE = r" ([.,!?;:%)\]}»])"
 _NO_SPACE_AFTER = r"([¿¡(\[{«]) "
+_SPLIT_FUNCTIONS = {}
 
 
 def _check_split(name, split):
@@ -161,11 +162,13 @@ class Tokenizer:
 
     # -- NumPy in, NumPy out (the same functions, compiled once per shape option) ---------------
 
-    def _function(self, key, build):
+    def _function(self, key, build, ids=False):
+        """`build` as a `tf.function` over `(batch,)` strings (or `(batch, time)` int32 ids): traced once."""
         if key not in self._functions:
             import tensorflow as tf
 
-            self._functions[key] = tf.function(build, reduce_retracing=True)
+            spec = tf.TensorSpec((None, None), tf.int32) if ids else tf.TensorSpec((None,), tf.string)
+            self._functions[key] = tf.function(build, input_signature=[spec])
         return self._functions[key]
 
     @staticmethod
@@ -181,8 +184,9 @@ class Tokenizer:
         import tensorflow as tf
 
         texts = self._strings(texts, "Tokenizer.split_texts")
-        pieces = self._function("split", self.split_text)(tf.constant(texts, tf.string) if texts else
-                                                        tf.constant([], tf.string))
+        if self.split not in _SPLIT_FUNCTIONS:  # one per rule, shared by every tokenizer (no vocabulary needed)
+            _SPLIT_FUNCTIONS[self.split] = tf.function(self.split_text, input_signature=[tf.TensorSpec((None,), tf.string)])
+        pieces = _SPLIT_FUNCTIONS[self.split](tf.constant(texts, tf.string) if texts else tf.constant([], tf.string))
         return [[p.decode("utf-8") for p in row] for row in pieces.to_list()]
 
     def encode(self, texts, max_tokens, pad_to=None):
@@ -216,7 +220,7 @@ class Tokenizer:
             raise ValueError(f"`Tokenizer.decode` takes ids of shape (batch, length). Received: shape={ids.shape}")
         if ids.shape[0] == 0:
             return []
-        return [t.decode("utf-8") for t in self._function("decode", self.detokenize)(ids).numpy()]
+        return [t.decode("utf-8") for t in self._function("decode", self.detokenize, ids=True)(ids).numpy()]
 
 
 def build_vocabulary(texts, split="character", *, max_tokens=None, min_frequency=1):
