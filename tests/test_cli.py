@@ -279,9 +279,10 @@ def test_seq2seq_from_a_pairs_file_trains_evaluates_and_exports(tmp_path, capsys
     from rnnzoo.app.cli import main
 
     rng = np.random.default_rng(0)
-    words = ["".join(rng.choice(list("abcd"), size=rng.integers(1, 5))) for _ in range(60)]
-    (tmp_path / "pairs.tsv").write_text("".join(f"{w}\t{w[::-1]}\n" for w in words))
-    done = rnnzoo("train", "seq2seq_fixed_context", "--data", "pairs.tsv", "--epochs", "1", "--units", "8",
+    words = ["".join(rng.choice(list("abcdé"), size=rng.integers(1, 5))) for _ in range(60)]
+    # An Anki-style file: a third (attribution) column, ignored.
+    (tmp_path / "pairs.tsv").write_text("".join(f"{w}\t{w[::-1]}\tCC-BY 2.0\n" for w in words), encoding="utf-8")
+    done = rnnzoo("train", "seq2seq_fixed_context", "--pairs", "pairs.tsv", "--epochs", "1", "--units", "8",
                   "--out", "run", "--quiet", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
@@ -293,12 +294,14 @@ def test_seq2seq_from_a_pairs_file_trains_evaluates_and_exports(tmp_path, capsys
     for entry in manifest:
         assert entry["parity"]["passed"] and entry["parity"]["tokens_equal"], entry["parity"]
     assert manifest[0]["parity"]["translations_equal"] and set(manifest[0]["signatures"]) == {
-        "translate", "greedy", "beam_search"}
+        "translate", "translate_beam", "greedy", "beam_search"}
     assert not any(op.startswith("CUSTOM") or op.startswith("FLEX") for op in manifest[1]["tflite_ops"])
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.tsv").write_text("abc\tcba\nno tab here\n")
     capsys.readouterr()
-    assert main(["train", "seq2seq_attention", "--data", "bad.tsv", "--out", "bad"]) == 2
+    assert main(["train", "seq2seq_attention", "--data", "bad.tsv", "--out", "bad"]) == 2  # --data still works
     err = capsys.readouterr().err
-    assert "bad.tsv:2: expected one tab between source and target" in err and err.count("\n") == 1, err
+    assert "bad.tsv:2: expected a source and a target separated by a tab" in err and err.count("\n") == 1, err
+    assert main(["train", "tree_classifier", "--pairs", "bad.tsv", "--out", "bad"]) == 2
+    assert "--pairs is for the seq2seq models" in capsys.readouterr().err

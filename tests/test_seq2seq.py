@@ -1,6 +1,8 @@
 """The Seq2Seq model: training learns, scheduled sampling, Keras contract, bad input, tasks."""
 
 import os
+import subprocess
+import sys
 import warnings
 
 import keras
@@ -8,7 +10,7 @@ import numpy as np
 import pytest
 
 from rnnzoo.data import seq2seq_tasks
-from rnnzoo.models.seq2seq import CharacterVocabulary, MaskedSequenceCrossentropy, Seq2Seq, exact_match
+from rnnzoo.models.seq2seq import MaskedSequenceCrossentropy, Seq2Seq, Tokenizer, build_vocabulary, exact_match
 from rnnzoo.models.seq2seq.seq2seq_plots import attention_matrix, plot_attention
 
 
@@ -98,7 +100,8 @@ def test_bad_input_is_handled():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         outputs = model.translate(["", "??", "abcdabcdabcd"])
-    assert len(outputs) == 3 and all(isinstance(o, str) and len(o) <= 5 for o in outputs)
+    # At most max_target_length tokens each (an untrained model may emit <unk>, shown as the text `<unk>`).
+    assert len(outputs) == 3 and all(isinstance(o, str) and len(o.replace("<unk>", "?")) <= 5 for o in outputs)
     with pytest.raises(TypeError, match="list of strings"):
         model.translate("abc")
     with pytest.raises(ValueError, match="'greedy' or 'beam'"):
@@ -115,20 +118,73 @@ def test_bad_input_is_handled():
         Seq2Seq("ab", "ab", hidden_dim=0)
     with pytest.raises(ValueError, match="scheduled_sampling_rate"):
         Seq2Seq("ab", "ab", scheduled_sampling_rate=1.5)
-    with pytest.raises(ValueError, match="source_characters"):
+    with pytest.raises(ValueError, match="source_vocabulary"):
         Seq2Seq("", "ab")
+    with pytest.raises(ValueError, match="split"):
+        Seq2Seq("ab", "ab", split="bpe")
     with pytest.raises(ValueError, match="targets? .*longer|longer"):
         model.encode_targets(["abcdabcd"])  # a target that does not fit is an error, not truncated
 
 
-def test_vocabulary_round_trip():
-    vocabulary = CharacterVocabulary("abc")
-    ids = vocabulary.encode(["cab", ""], max_length=5)
-    assert vocabulary.decode(ids) == ["cab", ""]
-    inputs, outputs = vocabulary.teacher_forcing(["ab"], 4)
-    assert inputs.tolist() == [[2, 4, 5, 0]] and outputs.tolist() == [[4, 5, 3, 0]]
+def test_tokenizer_round_trip_unknown_tokens_stay_visible():
+    tokenizer = Tokenizer("abc")
+    ids, truncated = tokenizer.encode(["cab", "", "abcab"], max_tokens=4)
+    assert ids.tolist() == [[6, 4, 5, 3, 0], [3, 0, 0, 0, 0], [4, 5, 6, 4, 3]] and truncated.tolist() == [0, 0, 1]
+    assert tokenizer.decode(ids) == ["cab", "", "abca"]
+    inputs, outputs, lengths = tokenizer.teacher_forcing(["ab", "c"])
+    assert inputs.tolist() == [[2, 4, 5], [2, 6, 0]] and outputs.tolist() == [[4, 5, 3], [6, 3, 0]]
+    assert lengths.tolist() == [2, 1]
+    assert tokenizer.decode([[4, 1, 5, 3, 6]]) == ["a<unk>b"]  # <unk> is shown, what follows <end> is not
+    words = Tokenizer(["¿", "dónde", "está", "el", "café", "?", "don't"], split="word")
+    assert words.split_texts(["¿Dónde\u00a0está el café?", "don't  stop"]) == [
+        ["¿", "Dónde", "está", "el", "café", "?"], ["don't", "stop"]]
+    ids, _ = words.encode(["¿dónde está el té?"], max_tokens=10)
+    assert ids.tolist() == [[4, 5, 6, 7, 1, 9, 3]]
+    assert words.decode(ids) == ["¿dónde está el <unk>?"]  # punctuation re-attached, <unk> visible
     with pytest.raises(ValueError, match="single characters"):
-        CharacterVocabulary(["ab"])
+        Tokenizer(["ab"])
+    with pytest.raises(ValueError, match="special tokens"):
+        Tokenizer(["<unk>", "a"], split="word")
+
+
+def test_vocabularies_and_lengths_from_a_corpus():
+    sources = ["the cat sat .", "the dog sat .", "a cat !", "the end"]
+    targets = ["le chat", "le chien", "un chat", "la fin"]
+    assert build_vocabulary(sources, "word", min_frequency=2) == ["the", "cat", "sat", "."]
+    assert build_vocabulary(sources, "word", max_tokens=6) == ["the", "cat", "sat", "."][:2]
+    with pytest.raises(ValueError, match=r"max_tokens.*Received: max_tokens=4"):
+        build_vocabulary(sources, "word", max_tokens=4)
+    model = Seq2Seq.from_corpus(sources, targets, "word", max_tokens=7, embedding_dim=4, hidden_dim=4)
+    assert model.source_vocabulary == ["the", "cat", "sat"] and model.target_vocabulary == ["le", "chat", "chien"]
+    assert (model.max_source_length, model.max_target_length) == (4, 2)  # the longest training pair
+    assert model.encode_source(["the bird sat"]).tolist() == [[4, 1, 6, 3, 0]]
+    assert Seq2Seq.from_corpus(sources, targets, length_percentile=50).max_source_length == 10  # median of 13, 13, 7, 7
+    config = model.get_config()
+    assert config["split"] == "word" and Seq2Seq.from_config(config).get_config() == config
+    old = {**config, "source_characters": "ab", "target_characters": "cd", "split": "character"}
+    del old["source_vocabulary"], old["target_vocabulary"]
+    assert Seq2Seq.from_config(old).source_vocabulary == ["a", "b"]  # configs saved before word vocabularies
+
+
+@pytest.mark.tensorflow  # tf.data
+def test_dataset_buckets_pads_per_batch_and_trains():
+    sources, targets = reversal_data(120, seed=0)
+    sources, targets = sources + ["abcdabcdabcd"], targets + ["dcbadcbadcba"]  # the target is too long: dropped
+    model = tiny_model(max_source_length=12, max_target_length=8)
+    dataset = model.dataset((sources, targets), batch_size=16, seed=0, bucket_boundaries=[4])
+    widths, pairs = set(), 0
+    for x, y in dataset:
+        assert x["source"].shape[1] == x["target_in"].shape[1] == y.shape[1]
+        widths.add(int(y.shape[1]))
+        pairs += int(y.shape[0])
+        assert (x["source"].numpy() == 3).any(axis=1).all()  # every source ends with <end>
+    assert widths == {3, 13} and pairs == 120  # padded to its bucket (4 - 1, or 14 - 1), not to the longest
+    x, y = next(iter(model.dataset((["dcba"], ["abcd"]), batch_size=1, shuffle=False)))
+    assert x["source"].numpy()[0, :5].tolist() == model.encode_source(["dcba"])[0, :5].tolist()
+    assert y.numpy()[0, :5].tolist() == model.encode_targets(["abcd"])[1][0, :5].tolist()
+    model.compile(optimizer="adam")
+    history = model.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
 
 
 def test_attention_heatmap_is_written(tmp_path):
@@ -166,3 +222,34 @@ def test_tasks_are_deterministic_and_correct():
         seq2seq_tasks.dates(0)
     with pytest.raises(ValueError, match="min_length"):
         seq2seq_tasks.reversal(3, 5, 2)
+
+
+LOAD_IN_A_FRESH_PROCESS = """
+import sys
+{imports}
+model = keras.saving.load_model(sys.argv[1])
+print("weights", type(model).__name__, sum(float(w.sum()) for w in model.get_weights()))
+"""
+
+
+@pytest.mark.tensorflow  # once (the subprocesses run on JAX, which loads fastest)
+def test_load_model_needs_no_import_of_the_class_module(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = tiny_model()
+    path = str(tmp_path / "seq2seq.keras")
+    model.save(path)
+    expected = f"weights Seq2Seq {sum(float(w.sum()) for w in model.get_weights())}"
+    cases = {  # (`import keras, rnnzoo` registers at once, as before)
+        "rnnzoo before keras": "import rnnzoo\nimport keras",
+        "a layer first (rnnzoo imports keras)": "from rnnzoo.layers import Recurrent\nimport keras",
+        "without rnnzoo (the control: Keras cannot find the class)": "import keras",
+    }
+    for case, imports in cases.items():
+        done = subprocess.run([sys.executable, "-c", LOAD_IN_A_FRESH_PROCESS.format(imports=imports), path],
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"})
+        if case.startswith("without"):
+            assert done.returncode != 0 and "Could not locate class 'Seq2Seq'" in done.stderr, (case, done.stderr[-2000:])
+        else:
+            assert done.returncode == 0, (case, done.stderr[-2000:])
+            assert done.stdout.strip().splitlines()[-1] == expected, (case, done.stdout)

@@ -43,8 +43,10 @@ def test_translate_signature_in_a_fresh_process_matches_keras(exported):
         "import json, sys, tensorflow as tf\n"
         "f = tf.saved_model.load(sys.argv[1]).signatures['translate']\n"
         "out = f(text=tf.constant(json.loads(sys.argv[2])))\n"
+        "beam = tf.saved_model.load(sys.argv[1]).signatures['translate_beam'](text=tf.constant(json.loads(sys.argv[2])))\n"
         "print(json.dumps({'translation': [t.decode() for t in out['translation'].numpy()],"
-        " 'truncated': out['truncated'].numpy().tolist()}))\n"
+        " 'truncated': out['truncated'].numpy().tolist(),"
+        " 'beam': [t.decode() for t in beam['translation'].numpy()], 'beam_scores': beam['scores'].numpy().tolist()}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code, path, json.dumps(TEXTS)], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
@@ -54,6 +56,12 @@ def test_translate_signature_in_a_fresh_process_matches_keras(exported):
         warnings.simplefilter("ignore", UserWarning)
         assert result["translation"] == model.translate(TEXTS)
     assert result["truncated"] == [False, False, False, True, False, False]
+    # Beam search in the string signature: the eager beam search's strings and scores, after reloading.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        beam, details = model.translate(TEXTS, method="beam", beam_width=3, length_penalty=0.6, return_details=True)
+    assert result["beam"] == beam
+    np.testing.assert_allclose(result["beam_scores"], details["scores"][:, 0], rtol=1e-5)
 
 
 @pytest.mark.tensorflow
@@ -130,7 +138,7 @@ def test_onnx_beam_decoder_with_vocabulary_matches_keras(tmp_path):
                           length_penalty=0.6)
     assert "Loop" in onnx_ops(path)  # decoding is a loop in the graph, batch and time dynamic
     vocabulary = json.loads((tmp_path / "beam.vocabulary.json").read_text())
-    assert vocabulary["source"] == model.source_vocabulary.tokens and vocabulary["special_ids"]["end"] == 3
+    assert vocabulary["source"] == model.source_tokenizer.tokens and vocabulary["special_ids"]["end"] == 3
     rng = np.random.default_rng(1)
     for batch, length in [(1, 2), (4, 6)]:
         source = rng.integers(4, 8, size=(batch, length)).astype("int32")

@@ -1,7 +1,7 @@
 """The `rnnzoo` command line: thin subcommands over the application (`rnnzoo.app`) and the library.
 
     rnnzoo list                                   the zoo: layers, models, tasks (no backend loaded)
-    rnnzoo train MODEL [--task TASK | --data FILE | --trees DIR] --out RUN_DIR   model.fit with checkpoints, resume
+    rnnzoo train MODEL [--task T | --data FILE | --trees DIR | --pairs FILE] --out RUN_DIR   model.fit, resume
     rnnzoo evaluate RUN_DIR                       test-split metrics of a finished run
     rnnzoo export RUN_DIR --format tflite ...     exports/<model>/<version>/ + manifest with parity
     rnnzoo predict ARTIFACT --input FILE          run a SavedModel, a .tflite or an .onnx file
@@ -165,6 +165,11 @@ def _list(args):
 
 
 def _train(args):
+    if getattr(args, "pairs", None) is not None:
+        if "translation" not in registry.RECIPES[args.model].task_kinds:
+            raise ValueError(f"--pairs is for the seq2seq models; {args.model} reads --data FILE. "
+                             f"Received: --pairs {args.pairs}")
+        args.data = args.pairs
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     config.validate(check_initializer=False)  # before loading a backend: a wrong value answers at once
     _import_keras()
@@ -366,6 +371,8 @@ def build_parser():
                                                        "split 80/10/10 into train/validation/test")
     source.add_argument("--trees", metavar="DIR", help="a treebank directory instead (tree models): train.txt, "
                                                        "dev.txt, test.txt used as train/validation/test")
+    source.add_argument("--pairs", metavar="FILE", help="seq2seq models: a tab-separated parallel text file "
+                                                        "(Anki/Tatoeba `source<TAB>target[<TAB>...]`), as --data")
     p.add_argument("--epochs", type=_positive(int), default=defaults["epochs"], help="most epochs")
     p.add_argument("--batch-size", type=_positive(int), default=defaults["batch_size"], help="examples per step")
     p.add_argument("--learning-rate", type=_positive(float), default=defaults["learning_rate"], help="Adam's step size, in (0, 1]")
@@ -378,6 +385,12 @@ def build_parser():
                         "e.g. identity:1.0 (IRNN, Le et al. 2015); the vanilla-cell models only")
     p.add_argument("--seed", type=int, default=defaults["seed"], help="weights, data and its order")
     p.add_argument("--patience", type=_positive(int), default=defaults["patience"], help="early-stopping patience (epochs)")
+    p.add_argument("--split", choices=["character", "word"], default=defaults["split"],
+                   help="seq2seq models: tokens are characters (default) or words; word vocabularies come from "
+                        "the training split")
+    p.add_argument("--max-tokens", type=_positive(int), default=defaults["max_tokens"],
+                   help="seq2seq models: the most vocabulary ids per side (4 special tokens included); "
+                        "rarer tokens become <unk>")
     p.add_argument("--distribute", choices=SUPPORTED_DISTRIBUTE, default=defaults["distribute"],
                    help="mirrored: tf.distribute (TensorFlow backend; MultiWorkerMirrored with TF_CONFIG); "
                         "data_parallel: keras.distribution.DataParallel (JAX backend)")

@@ -30,7 +30,7 @@ class Data:
     """The three splits of a run's data, each `(inputs, targets)`, and what describes them.
 
     `info` is JSON-able (saved in RUN_DIR/data.json): for trees `num_classes` and the
-    vocabulary's `tokens`; for string pairs the alphabets and maximum lengths; `test_texts`
+    vocabulary's `tokens`; for string pairs the vocabularies, split rule and maximum lengths; `test_texts`
     holds the test split's `(sources, targets)` strings of a translation task.
     """
 
@@ -133,30 +133,22 @@ def tree_batches(trees_info, trees):
 
 
 def read_pairs(path):
-    """`(sources, targets)` from a file of tab-separated pairs, one per line (blank lines skipped)."""
-    sources, targets = [], []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                continue
-            if line.count("\t") != 1:
-                raise ValueError(f"{path}:{number}: expected one tab between source and target. "
-                                 f"Received: {line!r}")
-            source, target = line.split("\t")
-            sources.append(source)
-            targets.append(target)
-    return sources, targets
+    """`(sources, targets)` of a tab-separated parallel text file (Anki/Tatoeba: the first two
+    columns, NFC-normalized, blank lines skipped; see `rnnzoo.data.parallel_text`)."""
+    from rnnzoo.data.parallel_text import read_parallel_text
+
+    return read_parallel_text(path)
 
 
 def _translation_data(config):
     from rnnzoo.data import seq2seq_tasks
+    from rnnzoo.models.seq2seq.seq2seq_tokenizer import Tokenizer, build_vocabulary
 
+    split = getattr(config, "split", None) or "character"
+    max_tokens = getattr(config, "max_tokens", None)
     if config.data:
         pairs = list(zip(*read_pairs(config.data)))
         splits = [tuple(map(list, zip(*part))) for part in _file_splits(pairs, config.seed, "pairs", config.data)]
-        source_characters = "".join(sorted({c for s in splits[0][0] for c in s}))
-        target_characters = "".join(sorted({c for t in splits[0][1] for c in t}))
     else:
         spec = TASKS[config.task]
         generate = _generator(spec)
@@ -165,27 +157,33 @@ def _translation_data(config):
         validation = seq2seq_tasks.held_out(generate, spec.sizes[1], seen, seed=_split_seed(config.seed, 1))
         test = seq2seq_tasks.held_out(generate, spec.sizes[2], seen | set(validation[0]), seed=_split_seed(config.seed, 2))
         splits = [train, validation, test]
-        source_characters, target_characters = seq2seq_tasks.ALPHABETS[config.task]
-    if not source_characters or not target_characters:
+    if config.data or split != "character" or max_tokens is not None:
+        # From the training split only (the others may hold unseen tokens: <unk>).
+        source_vocabulary = build_vocabulary(splits[0][0], split, max_tokens=max_tokens)
+        target_vocabulary = build_vocabulary(splits[0][1], split, max_tokens=max_tokens)
+    else:  # a generated task's alphabets
+        source_vocabulary, target_vocabulary = map(list, seq2seq_tasks.ALPHABETS[config.task])
+    if not source_vocabulary or not target_vocabulary:
         raise ValueError(f"The training pairs of {config.data!r} have empty sources or targets only. "
                          f"Received: {len(splits[0][0])} training pairs")
+    splitter = Tokenizer([], split)
+    # Length limits from the data: the longest source and target of every split, so nothing is
+    # truncated; batches are padded to this corpus's longest pair.
     info = {
-        "source_characters": source_characters,
-        "target_characters": target_characters,
-        "max_source_length": max(1, max(len(s) for split in splits for s in split[0])),
-        "max_target_length": max(1, max(len(t) for split in splits for t in split[1])),
+        "source_vocabulary": source_vocabulary,
+        "target_vocabulary": target_vocabulary,
+        "split": split,
+        "max_source_length": max(1, max(len(s) for part in splits for s in splitter.split_texts(part[0]))),
+        "max_target_length": max(1, max(len(t) for part in splits for t in splitter.split_texts(part[1]))),
     }
-    from rnnzoo.models.seq2seq.seq2seq_tokenizer import CharacterVocabulary
+    source_tokenizer, target_tokenizer = Tokenizer(source_vocabulary, split), Tokenizer(target_vocabulary, split)
 
-    source_vocabulary = CharacterVocabulary(source_characters)
-    target_vocabulary = CharacterVocabulary(target_characters)
-
-    def encode(sources, targets):
-        target_in, target_out = target_vocabulary.teacher_forcing(list(targets), info["max_target_length"] + 1)
-        source = source_vocabulary.encode(list(sources), info["max_source_length"] + 1)
+    def encode(sources, targets):  # the model's tokenizers, padded to the corpus's longest pair
+        source, _ = source_tokenizer.encode(list(sources), info["max_source_length"], pad_to=info["max_source_length"] + 1)
+        target_in, target_out, _ = target_tokenizer.teacher_forcing(list(targets), pad_to=info["max_target_length"] + 1)
         return {"source": source, "target_in": target_in}, target_out
 
-    encoded = [encode(*split) for split in splits]
+    encoded = [encode(*part) for part in splits]
     return Data("translation", *encoded, info=info, test_texts=tuple(splits[2]))
 
 
@@ -265,7 +263,10 @@ def _seq2seq(attention, name):
     def build(info, units, recurrent_initializer):
         from rnnzoo.models.seq2seq import Seq2Seq
 
-        return Seq2Seq(info["source_characters"], info["target_characters"], embedding_dim=32, hidden_dim=units,
+        # Runs saved before word vocabularies wrote `source_characters` / `target_characters`.
+        source = info.get("source_vocabulary", info.get("source_characters"))
+        target = info.get("target_vocabulary", info.get("target_characters"))
+        return Seq2Seq(source, target, split=info.get("split", "character"), embedding_dim=32, hidden_dim=units,
                        attention=attention, max_source_length=info["max_source_length"],
                        max_target_length=info["max_target_length"], name=name)
 

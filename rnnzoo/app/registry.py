@@ -166,7 +166,7 @@ TASKS = {
 }
 
 TREE_FILE = "bracketed trees, one per line, an integer label on every node (SST format)"
-PAIRS_FILE = "tab-separated pairs, one per line: source<TAB>target"
+PAIRS_FILE = "tab-separated pairs, one per line: source<TAB>target[<TAB>ignored] (Anki/Tatoeba files; also --pairs)"
 TREEBANK_FILES = ("train.txt", "dev.txt", "test.txt")  # `--trees DIR`: the train, validation and test splits
 TREE_DIR = "train.txt, dev.txt and test.txt of bracketed trees (SST's layout), used as the three splits"
 

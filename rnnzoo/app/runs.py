@@ -67,6 +67,9 @@ class TrainConfig:
         distribute: None, "mirrored" (tf.distribute, TensorFlow backend) or "data_parallel"
             (keras.distribution, JAX backend).
         patience: int, early-stopping patience in epochs.
+        split: None, "character" or "word": the seq2seq models' tokens (None: characters). With
+            "word" (or `max_tokens`) the vocabularies are built from the training split.
+        max_tokens: int or None, the seq2seq vocabularies' most ids (4 special tokens included).
     """
 
     model: str
@@ -82,6 +85,8 @@ class TrainConfig:
     seed: int = 0
     distribute: str = None
     patience: int = 5
+    split: str = None
+    max_tokens: int = None
 
     def __post_init__(self):
         if self.data is not None:
@@ -145,6 +150,15 @@ class TrainConfig:
         if self.distribute not in (None, *SUPPORTED_DISTRIBUTE):
             raise ValueError(f"`TrainConfig(distribute=...)` must be 'mirrored' (TensorFlow) or 'data_parallel' (JAX) "
                              f"or None. Received: distribute={self.distribute!r}")
+        if self.split not in (None, "character", "word"):
+            raise ValueError(f"`TrainConfig(split=...)` must be None, 'character' or 'word'. Received: split={self.split!r}")
+        if self.max_tokens is not None and (isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int)
+                                            or self.max_tokens <= 4):
+            raise ValueError(f"`TrainConfig(max_tokens=...)` must be None or an integer > 4 (the 4 special tokens "
+                             f"count). Received: max_tokens={self.max_tokens!r}")
+        if (self.split is not None or self.max_tokens is not None) and "translation" not in recipe.task_kinds:
+            raise ValueError(f"`TrainConfig(split=..., max_tokens=...)` apply to the seq2seq models, not to "
+                             f"{self.model!r}. Received: split={self.split!r}, max_tokens={self.max_tokens!r}")
         if check_initializer:
             from rnnzoo.initializers import recurrent_initializer
 
@@ -475,8 +489,8 @@ def export_run(run_dir, formats, out="exports", version=None, overwrite=False):
     """Exports the model of a finished run with `rnnzoo.export.export_model`, checked on its test data.
 
     Parity is measured on real test inputs at several batch sizes (and, for sequences, a
-    longer length than trained on). Seq2seq runs export their SavedModel with `translate`
-    (strings), `greedy` and `beam_search` signatures, and a greedy-decoding `.tflite`; their
+    longer length than trained on). Seq2seq runs export their SavedModel with `translate`,
+    `translate_beam` (strings), `greedy` and `beam_search` signatures, and a greedy-decoding `.tflite`; their
     parity requires the same tokens as Keras's greedy decoding and scores within the tolerance.
     Returns the manifest entries written.
     """
@@ -544,7 +558,10 @@ def _export_seq2seq(model, inputs, data, formats, out, version, overwrite, metad
 
             translations = [t.decode("utf-8") for t in
                             loaded.signatures["translate"](text=tf.constant(sources))["translation"].numpy()]
-            strings_equal = translations == model.translate(sources)
+            beam_translations = [t.decode("utf-8") for t in
+                                 loaded.signatures["translate_beam"](text=tf.constant(sources))["translation"].numpy()]
+            strings_equal = (translations == model.translate(sources)
+                             and beam_translations == model.translate(sources, method="beam"))
             size, ops = export_runs._size(path), None
         else:
             export_greedy_tflite(model, path)
@@ -569,6 +586,7 @@ def _export_seq2seq(model, inputs, data, formats, out, version, overwrite, metad
             "model_name": model.name,
             **metadata,
             "signatures": ({"translate": "text (batch,) string -> translation, truncated",
+                            "translate_beam": "text (batch,) string -> translation, truncated, scores (beam search)",
                             "greedy": "source (batch, time) int32 -> tokens, scores, lengths, attention_weights",
                             "beam_search": "source (batch, time) int32 -> best and all beams"}
                            if fmt == "saved_model" else

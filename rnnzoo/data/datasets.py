@@ -5,7 +5,7 @@ Importing this module registers the builders, after which the usual TFDS calls w
 >>> import tensorflow_datasets as tfds
 >>> import rnnzoo.data.datasets  # registers rnnzoo_* builders
 >>> sorted(name for name in tfds.list_builders() if name.startswith("rnnzoo_"))
-['rnnzoo_adding_problem', 'rnnzoo_copy_memory', 'rnnzoo_dates', 'rnnzoo_delayed_recall', 'rnnzoo_negation_sentiment', 'rnnzoo_running_parity', 'rnnzoo_sst', 'rnnzoo_string_reversal']
+['rnnzoo_adding_problem', 'rnnzoo_copy_memory', 'rnnzoo_dates', 'rnnzoo_delayed_recall', 'rnnzoo_negation_sentiment', 'rnnzoo_parallel_text', 'rnnzoo_running_parity', 'rnnzoo_sst', 'rnnzoo_string_reversal']
 
     train = tfds.load("rnnzoo_adding_problem/length_50", split="train", data_dir="~/tensorflow_datasets",
                       as_supervised=True)
@@ -14,9 +14,11 @@ Each builder generates its splits from a fixed seed with the NumPy generators of
 `rnnzoo.data.tasks` (the same arrays those functions return), so two machines build identical
 datasets; changing a generator means a new `VERSION`. No network is used.
 
-Real data: `rnnzoo_sst` builds the Stanford Sentiment Treebank from your own copy of its
-files (`manual_dir`; it never downloads), and `load_imdb` loads the TFDS `imdb_reviews` dataset
-for the zoo's sequence-to-one models once it is prepared in `data_dir` (it never downloads).
+Real data, read from your own files (`manual_dir`; nothing is downloaded): `rnnzoo_sst` builds
+the Stanford Sentiment Treebank from its PTB files, `rnnzoo_parallel_text` reads a tab-separated
+parallel text (an Anki/Tatoeba file), see `RnnzooParallelText`. `load_imdb` loads the TFDS
+`imdb_reviews` dataset for the zoo's sequence-to-one models once it is prepared in `data_dir`
+(it never downloads).
 """
 
 import os
@@ -234,6 +236,73 @@ class RnnzooSst(tfds.core.GeneratorBasedBuilder):
                 raise ValueError(f"{path}, line {tree.line}: `rnnzoo_sst` takes labels 0-{len(SST_LABELS) - 1} "
                                  f"(SST's five classes). Received: label={max(labels)}")
             yield tree.line, {"tree": str(tree), "label": tree.label}
+
+
+PARALLEL_TEXT_SPLITS = ("train", "validation", "test")
+
+
+def parallel_text_splits(num_pairs, seed=0):
+    """`num_pairs` indices permuted by `seed` and cut 80/10/10 (each split at least one pair)."""
+    if num_pairs < 3:
+        raise ValueError(f"A parallel text needs at least 3 pairs (train, validation, test). Received: {num_pairs} pairs")
+    order = np.random.default_rng(seed).permutation(num_pairs)
+    num_held_out = max(1, num_pairs // 10)
+    num_train = num_pairs - 2 * num_held_out
+    return dict(zip(PARALLEL_TEXT_SPLITS, np.split(order, [num_train, num_train + num_held_out])))
+
+
+class RnnzooParallelText(tfds.core.GeneratorBasedBuilder):
+    """Your tab-separated parallel text (`source`, `target`), read from `manual_dir`; never downloads.
+
+    Put one `.txt` or `.tsv` file of `source<TAB>target[<TAB>...]` lines (an Anki/Tatoeba
+    download such as `spa.txt`) in a folder and give that folder as `manual_dir`:
+
+        import tensorflow_datasets as tfds
+        import rnnzoo.data.datasets  # registers rnnzoo_parallel_text
+
+        builder = tfds.builder("rnnzoo_parallel_text", data_dir="~/tensorflow_datasets")
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir="~/anki"))
+        train = builder.as_dataset(split="train", as_supervised=True)   # (source, target) strings
+
+    The file is read with `rnnzoo.data.parallel_text.read_parallel_text` (first two columns, blank
+    lines skipped, bad lines an error naming `file:line`); the configs choose the Unicode
+    normalization (`nfc`, the default, or `nfkc`). The pairs are split 80/10/10 into `train`,
+    `validation` and `test` by a fixed permutation (seed 0), so every machine gets the same splits.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "First release."}
+    BUILDER_CONFIGS = [
+        tfds.core.BuilderConfig(name="nfc", description="Unicode NFC normalization (default)"),
+        tfds.core.BuilderConfig(name="nfkc", description="Unicode NFKC normalization (compatibility forms folded)"),
+    ]
+    MANUAL_DOWNLOAD_INSTRUCTIONS = (
+        "Put one UTF-8 .txt or .tsv file of `source<TAB>target` lines (e.g. an Anki/Tatoeba download such as "
+        "spa.txt) in a folder and pass it as `download_config=tfds.download.DownloadConfig(manual_dir=FOLDER)`."
+    )
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({"source": tfds.features.Text(), "target": tfds.features.Text()}),
+            supervised_keys=("source", "target"),
+        )
+
+    def _split_generators(self, dl_manager):
+        folder = os.fspath(dl_manager.manual_dir)
+        files = sorted(name for name in os.listdir(folder) if name.endswith((".txt", ".tsv")))
+        if len(files) != 1:
+            raise ValueError(f"`rnnzoo_parallel_text` reads exactly one .txt or .tsv file from `manual_dir`. "
+                             f"Received: manual_dir={folder!r} holding {files}")
+        from rnnzoo.data.parallel_text import read_parallel_text
+
+        sources, targets = read_parallel_text(os.path.join(folder, files[0]),
+                                              normalization=self.builder_config.name.upper())
+        indices = parallel_text_splits(len(sources))
+        return {split: self._generate_examples(sources, targets, indices[split]) for split in PARALLEL_TEXT_SPLITS}
+
+    def _generate_examples(self, sources, targets, indices):
+        for i in indices.tolist():
+            yield i, {"source": sources[i], "target": targets[i]}
 
 
 def load_imdb(data_dir, split="train", *, vocabulary=None, max_length=200, batch_size=32, download=False):

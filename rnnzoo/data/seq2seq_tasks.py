@@ -1,9 +1,10 @@
 """String-to-string tasks for sequence-to-sequence models (section 10.4), generated locally.
 
 Every generator is deterministic in its `seed` and returns two lists of strings,
-`(sources, targets)`. Each task also names its alphabets (`ALPHABETS[task]`), from which
-`rnnzoo.models.seq2seq.CharacterVocabulary` builds the model's vocabularies, so a vocabulary
-never depends on which examples happened to be drawn.
+`(sources, targets)`. Each task also names its alphabets (`ALPHABETS[task]`), the character
+vocabularies of its `rnnzoo.models.Seq2Seq` (`Seq2Seq(*ALPHABETS[task])`), so a vocabulary
+never depends on which examples happened to be drawn. (Real text builds its vocabularies from
+the training split instead: `Seq2Seq.from_corpus`.)
 
 Tasks:
 

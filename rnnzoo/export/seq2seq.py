@@ -4,10 +4,15 @@
 SavedModel with these signatures (stock TensorFlow ops only, no custom ops):
 
 * `translate`: `text` `(batch,)` string -> `translation` `(batch,)` string, `truncated`
-  `(batch,)` bool. Tokenization is in the graph (`tf.strings.unicode_split` and a
-  `keras.layers.StringLookup` table): characters outside the vocabulary become `<unk>`,
-  invalid UTF-8 bytes become U+FFFD (then `<unk>`), the empty string is a valid input, and
-  inputs longer than `max_source_length` characters are truncated (`truncated` says which).
+  `(batch,)` bool, greedy decoding. Tokenization is in the graph, by the model's own
+  `Tokenizer` functions (the ones `Seq2Seq.translate` runs; lookup by a
+  `keras.layers.StringLookup` table): tokens outside the vocabulary become `<unk>`, invalid
+  UTF-8 bytes become U+FFFD (then `<unk>`), the empty string is a valid input, and inputs
+  longer than `max_source_length` tokens are truncated (`truncated` says which); `<unk>` in an
+  output is the text `<unk>`. No Unicode normalization (stock TensorFlow has no op for it):
+  send text normalized as the training data was (`rnnzoo.data.parallel_text`: NFC).
+* `translate_beam`: the same, decoded by beam search (`beam_width`, `length_penalty` fixed at
+  export); also `scores` `(batch,)`, the best beam's length-normalized log-probability.
 * `greedy`: `source` `(batch, time)` int32 ids -> `tokens`, `scores`, `lengths`,
   `attention_weights` (`rnnzoo.decoding.greedy_search`).
 * `beam_search`: the same ids -> the best beam's `tokens`, `scores`, `lengths`,
@@ -16,7 +21,7 @@ SavedModel with these signatures (stock TensorFlow ops only, no custom ops):
 `export_decoder` writes the `greedy` or `beam_search` token signature alone, from either
 backend, as a SavedModel, TFLite (builtin ops only) or ONNX, with the vocabularies beside it
 (`<path>.vocabulary.json`: the string signatures do not convert to TFLite or ONNX, so a client
-maps characters to ids with that file, as `Seq2Seq.encode_source` does).
+maps tokens to ids with that file, as `Seq2Seq.encode_source` does).
 """
 
 import json
@@ -27,7 +32,7 @@ import keras
 
 from rnnzoo.export.converters import _check_quantization, convert_on_tensorflow, to_onnx, to_tflite
 from rnnzoo.export.saved_model import _check_target, write_saved_model
-from rnnzoo.models.seq2seq.seq2seq_tokenizer import END, PAD, START, UNK, string_lookup
+from rnnzoo.models.seq2seq.seq2seq_tokenizer import END, PAD, START, UNK
 
 DECODER_FORMATS = ("saved_model", "tflite", "onnx")
 
@@ -62,38 +67,13 @@ def _beam(model, beam_width, length_penalty):
     return beam
 
 
-def tokenize_in_graph(model, lookup, text):
-    """`(batch,)` strings -> `(ids (batch, time) int32, truncated (batch,) bool)`, as `encode_source`."""
-    import tensorflow as tf
-
-    characters = tf.strings.unicode_split(text, "UTF-8", errors="replace")  # ragged (batch, None)
-    truncated = characters.row_lengths() > model.max_source_length
-    characters = characters[:, : model.max_source_length]
-    lengths = tf.cast(characters.row_lengths(), tf.int32)
-    ids = tf.cast(lookup(characters).to_tensor(0), tf.int32)  # (batch, longest)
-    ids = tf.concat([ids, tf.zeros_like(ids[:, :1])], axis=1)  # room for <end>
-    ids = ids + END * tf.one_hot(lengths, tf.shape(ids)[1], dtype=tf.int32)
-    return ids, truncated
-
-
-def detokenize_in_graph(model, tokens):
-    """`(batch, time)` target ids -> `(batch,)` strings, up to `<end>`, specials dropped."""
-    import tensorflow as tf
-
-    vocabulary = tf.constant(model.target_vocabulary.tokens)
-    before_end = tf.equal(tf.cumsum(tf.cast(tf.equal(tokens, END), tf.int32), axis=1), 0)
-    keep = tf.logical_and(before_end, tokens >= 4)
-    characters = tf.where(keep, tf.gather(vocabulary, tokens), "")
-    return tf.strings.reduce_join(characters, axis=1)
-
-
 def export_translator(model, path, *, beam_width=4, length_penalty=0.6):
-    """Writes a SavedModel with `translate` (strings), `greedy` and `beam_search` (ids) signatures.
+    """Writes a SavedModel with `translate`, `translate_beam` (strings), `greedy` and `beam_search` (ids).
 
     Args:
         model: a `Seq2Seq`.
         path: str, a new (or empty) directory.
-        beam_width, length_penalty: the beam search of the `beam_search` signature.
+        beam_width, length_penalty: the beam search of `translate_beam` and `beam_search`.
 
     Returns:
         `path`. Check it with `saved_model_cli run --dir PATH --tag_set serve
@@ -103,20 +83,28 @@ def export_translator(model, path, *, beam_width=4, length_penalty=0.6):
     _check_path(path)
     import tensorflow as tf
 
-    lookup = string_lookup(model.source_vocabulary)
-    lookup.build((None,))
+    source_tokenizer, target_tokenizer = model.source_tokenizer, model.target_tokenizer
     archive = keras.export.ExportArchive()
     # The model is not `track`ed: its weights are found through the endpoints, and tracking a
     # subclassed model with dict inputs makes TensorFlow trace a default signature it cannot call.
-    archive.track(lookup)
+    # The lookup table is a resource the SavedModel must hold.
+    archive.track(source_tokenizer.lookup())
 
     def translate(text):
-        ids, truncated = tokenize_in_graph(model, lookup, text)
-        tokens = model.generate_ids(ids, "greedy")["tokens"]
-        return {"translation": detokenize_in_graph(model, tokens), "truncated": truncated}
+        ids, truncated = source_tokenizer.source_ids(text, model.max_source_length)
+        tokens = model.generate_ids(ids.to_tensor(0), "greedy")["tokens"]
+        return {"translation": target_tokenizer.detokenize(tokens), "truncated": truncated}
 
+    def translate_beam(text):
+        ids, truncated = source_tokenizer.source_ids(text, model.max_source_length)
+        out = model.generate_ids(ids.to_tensor(0), "beam", beam_width=beam_width, length_penalty=length_penalty)
+        return {"translation": target_tokenizer.detokenize(out["tokens"][:, 0]), "truncated": truncated,
+                "scores": out["scores"][:, 0]}
+
+    text_spec = [tf.TensorSpec((None,), tf.string, name="text")]
     ids_spec = [tf.TensorSpec((None, None), tf.int32, name="source")]
-    archive.add_endpoint("translate", translate, input_signature=[tf.TensorSpec((None,), tf.string, name="text")])
+    archive.add_endpoint("translate", translate, input_signature=text_spec)
+    archive.add_endpoint("translate_beam", translate_beam, input_signature=text_spec)
     archive.add_endpoint("greedy", _greedy(model), input_signature=ids_spec)
     archive.add_endpoint("beam_search", _beam(model, beam_width, length_penalty), input_signature=ids_spec)
     archive.write_out(path, verbose=False)
@@ -146,8 +134,8 @@ def write_vocabulary(model, path):
     """Writes the source and target vocabularies (id -> token, specials first) as JSON; returns the path."""
     vocabulary_path = os.path.splitext(path.rstrip(os.sep))[0] + ".vocabulary.json"
     with open(vocabulary_path, "w") as f:
-        json.dump({"source": model.source_vocabulary.tokens, "target": model.target_vocabulary.tokens,
-                   "special_ids": {"pad": PAD, "unk": UNK, "start": START, "end": END},
+        json.dump({"source": model.source_tokenizer.tokens, "target": model.target_tokenizer.tokens,
+                   "split": model.split, "special_ids": {"pad": PAD, "unk": UNK, "start": START, "end": END},
                    "max_source_length": model.max_source_length}, f, indent=1)
     return vocabulary_path
 

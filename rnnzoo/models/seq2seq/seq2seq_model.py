@@ -1,13 +1,15 @@
-"""An encoder-decoder over characters, with a fixed context (fig. 10.12) or attention (10.4).
+"""An encoder-decoder over characters or words, with a fixed context (fig. 10.12) or attention (10.4).
 
-    source chars -> embedding -> bidirectional GRU encoder -> annotations h(1..n), summary C
+    source tokens -> embedding -> bidirectional GRU encoder -> annotations h(1..n), summary C
                                                                   |
     <start> y(1) .. -> embedding -> AttentionDecoderCell (context: C, or attention over h) -> logits
 
 Training is teacher forcing (`model.fit` on `{"source", "target_in"} -> target_out`) with a
 masked sequence cross-entropy, optionally with scheduled sampling; decoding (greedy, beam
 search) runs inside the graph (`rnnzoo.decoding`), and `rnnzoo.export.export_translator`
-writes a SavedModel with a string-to-string `translate` signature.
+writes a SavedModel with string-to-string `translate` and `translate_beam` signatures. The
+vocabularies are part of the model (its config, so the `.keras` file): one `Tokenizer` per side
+does every string <-> id conversion (`rnnzoo.models.seq2seq.seq2seq_tokenizer`).
 """
 
 import warnings
@@ -22,7 +24,9 @@ from rnnzoo.foundation import validate_units
 from rnnzoo.decoding.common import top1
 from rnnzoo.layers.bidirectional import Bidirectional
 from rnnzoo.layers.recurrent import Recurrent, StepFunction
-from rnnzoo.models.seq2seq.seq2seq_tokenizer import END, PAD, START, UNK, CharacterVocabulary
+from rnnzoo.models.seq2seq.seq2seq_tokenizer import (
+    END, PAD, SPLITS, START, UNK, Tokenizer, build_vocabulary, length_limit, warn_or_raise_truncated,
+)
 from rnnzoo.models.tree_classifier import MaskedSparseCategoricalAccuracy
 
 
@@ -54,36 +58,43 @@ class MaskedSequenceCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "pad_token": self.pad_token}
 
 
-def _check_characters(name, value):
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"`Seq2Seq({name}=...)` must be a non-empty string of characters. Received: {name}={value!r}")
+def _check_vocabulary(name, value):
+    if isinstance(value, str):
+        value = list(value)
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(f"`Seq2Seq({name}=...)` must be a non-empty list of tokens (or a string of characters). "
+                         f"Received: {name}={value!r}")
+    return list(value)
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
 class Seq2Seq(keras.Model):
-    """Character-level encoder-decoder: fixed context (`attention=False`) or Bahdanau attention.
+    """Encoder-decoder over characters or words: fixed context (`attention=False`) or Bahdanau attention.
 
     Args:
-        source_characters: str, the source alphabet (anything else is `<unk>`).
-        target_characters: str, the target alphabet.
-        embedding_dim: int, size of the character embeddings.
+        source_vocabulary: list of str, the source tokens (a str is read as its characters);
+            anything else is `<unk>`. `Seq2Seq.from_corpus` builds it from training text.
+        target_vocabulary: list of str, the target tokens.
+        split: `"character"` (default) or `"word"`, how both tokenizers split text (see
+            `rnnzoo.models.seq2seq.seq2seq_tokenizer`).
+        embedding_dim: int, size of the token embeddings.
         hidden_dim: int, size of each encoder direction's state and of the decoder state.
         attention: bool. True: the decoder attends over the annotations `h(j)` (Bahdanau et
             al.); False: it sees only the fixed context `C = [h_forward(n), h_backward(1)]`
             (fig. 10.12).
         attention_dim: int or None, hidden size of the alignment model (default `hidden_dim`).
-        max_source_length: int, the most source characters (longer inputs are truncated, with
+        max_source_length: int, the most source tokens (longer inputs are truncated, with
             a warning in `translate`, silently in exported graphs, which report `truncated`).
-        max_target_length: int, the most target characters a decoder generates.
+        max_target_length: int, the most target tokens a decoder generates.
         scheduled_sampling_rate: float in [0, 1], during training the probability of feeding
             the model's own previous prediction instead of the true token (Bengio et al., 2015).
         seed: int, for scheduled sampling.
         **kwargs: base `keras.Model` arguments (`name`).
 
     Call arguments:
-        inputs: dict with `"source"` `(batch, source_time)` int ids (characters then `<end>`,
+        inputs: dict with `"source"` `(batch, source_time)` int ids (tokens then `<end>`,
             padded with 0) and `"target_in"` `(batch, target_time)` int ids (`<start>` then
-            characters), as made by `encode_source` / `encode_targets`.
+            tokens), as made by `encode_source` / `encode_targets` or `dataset`.
 
     Returns:
         `(batch, target_time, vocabulary)` logits of the next target token (teacher forcing).
@@ -95,19 +106,20 @@ class Seq2Seq(keras.Model):
     >>> target_in, target_out = model.encode_targets(["ba", "c"])
     >>> tuple(model({"source": source, "target_in": target_in}).shape)
     (2, 13, 7)
-    >>> len(model.translate(["abc"])[0]) <= model.max_target_length
-    True
+    >>> translation = model.translate(["abc"])[0]  # a str (untrained: any characters, or `<unk>`)
 
     Reference:
         Goodfellow et al., *Deep Learning*, section 10.4; Bahdanau, Cho, Bengio, ICLR 2015.
     """
 
-    def __init__(self, source_characters, target_characters, embedding_dim=32, hidden_dim=64, attention=True,
-                 attention_dim=None, max_source_length=40, max_target_length=12, scheduled_sampling_rate=0.0,
-                 seed=None, **kwargs):
+    def __init__(self, source_vocabulary, target_vocabulary, split="character", embedding_dim=32, hidden_dim=64,
+                 attention=True, attention_dim=None, max_source_length=40, max_target_length=12,
+                 scheduled_sampling_rate=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        _check_characters("source_characters", source_characters)
-        _check_characters("target_characters", target_characters)
+        source_vocabulary = _check_vocabulary("source_vocabulary", source_vocabulary)
+        target_vocabulary = _check_vocabulary("target_vocabulary", target_vocabulary)
+        if split not in SPLITS:
+            raise ValueError(f"`Seq2Seq(split=...)` must be one of {list(SPLITS)}. Received: split={split!r}")
         validate_units("embedding_dim", embedding_dim, "Seq2Seq")
         validate_units("hidden_dim", hidden_dim, "Seq2Seq")
         validate_units("attention_dim", attention_dim, "Seq2Seq", allow_none=True)
@@ -118,8 +130,9 @@ class Seq2Seq(keras.Model):
                 "`Seq2Seq(scheduled_sampling_rate=...)` must be a number in [0, 1]. "
                 f"Received: scheduled_sampling_rate={scheduled_sampling_rate!r}"
             )
-        self.source_characters = source_characters
-        self.target_characters = target_characters
+        self.source_tokenizer = Tokenizer(source_vocabulary, split)  # validates the tokens
+        self.target_tokenizer = Tokenizer(target_vocabulary, split)
+        self.split = split
         self.embedding_dim = embedding_dim
         self.hidden_dim = hidden_dim
         self.attention = bool(attention)
@@ -128,12 +141,10 @@ class Seq2Seq(keras.Model):
         self.max_target_length = max_target_length
         self.scheduled_sampling_rate = float(scheduled_sampling_rate)
         self.seed = seed
-        self.source_vocabulary = CharacterVocabulary(source_characters)
-        self.target_vocabulary = CharacterVocabulary(target_characters)
 
-        self.source_embedding = keras.layers.Embedding(len(self.source_vocabulary), embedding_dim,
+        self.source_embedding = keras.layers.Embedding(len(self.source_tokenizer), embedding_dim,
                                                        name="source_embedding")
-        self.target_embedding = keras.layers.Embedding(len(self.target_vocabulary), embedding_dim,
+        self.target_embedding = keras.layers.Embedding(len(self.target_tokenizer), embedding_dim,
                                                        name="target_embedding")
         self.encoder = Bidirectional(
             Recurrent(keras.layers.GRUCell(hidden_dim), return_sequences=True, return_state=True, name="encoder"),
@@ -141,7 +152,7 @@ class Seq2Seq(keras.Model):
         )
         self.bridge = keras.layers.Dense(hidden_dim, activation="tanh", name="bridge")  # s(0) from C
         self.decoder_cell = AttentionDecoderCell(
-            hidden_dim, len(self.target_vocabulary),
+            hidden_dim, len(self.target_tokenizer),
             attention_units=(attention_dim or hidden_dim) if self.attention else None, name="decoder_cell",
         )
         self.seed_generator = keras.random.SeedGenerator(seed) if self.scheduled_sampling_rate > 0 else None
@@ -166,7 +177,7 @@ class Seq2Seq(keras.Model):
         source = ops.cast(source, "int32")
         # Ids outside the vocabulary (from a caller of the ids signatures) are <unk>, not a
         # crash inside the graph.
-        out_of_range = ops.logical_or(source < 0, source >= len(self.source_vocabulary))
+        out_of_range = ops.logical_or(source < 0, source >= len(self.source_tokenizer))
         source = ops.where(out_of_range, UNK, source)
         mask = ops.not_equal(source, PAD)
         embedded = self.source_embedding(source)  # (batch, source_time, embedding_dim)
@@ -204,7 +215,7 @@ class Seq2Seq(keras.Model):
         else:
             xs = embedded
 
-        vocabulary_size = len(self.target_vocabulary)
+        vocabulary_size = len(self.target_tokenizer)
 
         def step(x_t, states, constants):  # teacher forcing, or scheduled sampling of the previous prediction
             state, previous_logits = states
@@ -269,18 +280,142 @@ class Seq2Seq(keras.Model):
 
     # -- strings -----------------------------------------------------------------------------
 
-    def encode_source(self, texts, truncate=True):
-        """Strings -> source ids `(batch, max_source_length + 1)` (characters, `<end>`, padding).
+    @property
+    def source_vocabulary(self):
+        """The source tokens (list of str; ids from 4 on, after the special tokens)."""
+        return self.source_tokenizer.vocabulary
 
-        Unknown characters become `<unk>`; longer strings are truncated to `max_source_length`
-        characters with a `UserWarning` (`ValueError` with `truncate=False`). The empty string
-        is `[<end>]`, a valid input.
+    @property
+    def target_vocabulary(self):
+        """The target tokens (list of str)."""
+        return self.target_tokenizer.vocabulary
+
+    @property
+    def _unit(self):
+        return "characters" if self.split == "character" else "tokens"
+
+    def encode_source(self, texts, truncate=True, pad_to_max_length=True):
+        """Strings -> source ids `(batch, max_source_length + 1)` (tokens, `<end>`, padding).
+
+        Unknown tokens become `<unk>`; longer strings are truncated to `max_source_length`
+        tokens with a `UserWarning` (`ValueError` with `truncate=False`). The empty string is
+        `[<end>]`, a valid input. `pad_to_max_length=False` pads to the batch's longest instead.
         """
-        return self.source_vocabulary.encode(list(texts), self.max_source_length + 1, truncate=truncate)
+        texts = self._texts(texts, "encode_source")
+        ids, truncated = self.source_tokenizer.encode(
+            texts, self.max_source_length, pad_to=self.max_source_length + 1 if pad_to_max_length else None)
+        warn_or_raise_truncated(texts, truncated, self.max_source_length, truncate, self._unit)
+        return ids
 
-    def encode_targets(self, texts):
-        """Strings -> `(target_in, target_out)` `(batch, max_target_length + 1)` for teacher forcing."""
-        return self.target_vocabulary.teacher_forcing(list(texts), self.max_target_length + 1)
+    def encode_targets(self, texts, pad_to_max_length=True):
+        """Strings -> `(target_in, target_out)` `(batch, max_target_length + 1)` for teacher forcing.
+
+        A target longer than `max_target_length` tokens is a `ValueError`: targets are never
+        truncated (`dataset` drops such pairs instead).
+        """
+        texts = self._texts(texts, "encode_targets")
+        target_in, target_out, lengths = self.target_tokenizer.teacher_forcing(
+            texts, pad_to=self.max_target_length + 1 if pad_to_max_length else None)
+        too_long = [t for t, n in zip(texts, lengths) if n > self.max_target_length]
+        if too_long:
+            raise ValueError(
+                f"{len(too_long)} target(s) longer than the model's maximum of {self.max_target_length} {self._unit}; "
+                f"e.g. {too_long[0]!r}. Targets are never truncated: drop those pairs, or build the model with a "
+                f"larger `max_target_length`. Received: max_target_length={self.max_target_length}"
+            )
+        return target_in, target_out
+
+    @staticmethod
+    def _texts(texts, name):
+        if isinstance(texts, str):
+            raise TypeError(f"`Seq2Seq.{name}` takes a list of strings. Received a single str; wrap it in a list.")
+        return list(texts)
+
+    def dataset(self, pairs, batch_size=64, *, shuffle=True, seed=None, bucket_boundaries=None):
+        """A `tf.data` pipeline for `fit`: tokenized pairs, bucketed by length, padded per batch.
+
+        Pairs are tokenized by the model's own tokenizers (in the pipeline); sources longer than
+        `max_source_length` tokens are truncated and pairs whose target is longer than
+        `max_target_length` tokens are dropped (`encode_targets` would refuse them). Each pair
+        goes to the bucket of `max(source ids, target ids)`, and every batch is padded to its
+        bucket's boundary minus one (so few shapes: the backends compile each once), not to the
+        corpus's longest sentence.
+
+        Args:
+            pairs: `(sources, targets)` lists of str, or a `tf.data.Dataset` of `(source,
+                target)` scalar strings (e.g. `rnnzoo.data.parallel_text.parallel_text_dataset`).
+            batch_size: int, pairs per batch.
+            shuffle: bool, shuffle the pairs (a buffer of 10,000) before bucketing.
+            seed: int or None, the shuffle's seed.
+            bucket_boundaries: increasing list of ints, or None for lengths growing by about
+                1.5x from 8 up to the model's longest source or target (ids, `<end>` included).
+
+        Returns:
+            A `tf.data.Dataset` of `({"source", "target_in"}, target_out)` int32 batches.
+        """
+        import tensorflow as tf
+
+        self.source_tokenizer.lookup(), self.target_tokenizer.lookup()  # the tables, made eagerly
+        if isinstance(pairs, tf.data.Dataset):
+            dataset = pairs
+        else:
+            sources, targets = pairs
+            dataset = tf.data.Dataset.from_tensor_slices((self._texts(sources, "dataset"),
+                                                          self._texts(targets, "dataset")))
+        if shuffle:
+            dataset = dataset.shuffle(10000, seed=seed, reshuffle_each_iteration=True)
+        longest = max(self.max_source_length, self.max_target_length) + 1
+        if bucket_boundaries is None:
+            bucket_boundaries, bound = [], 8
+            while bound < longest:
+                bucket_boundaries.append(bound)
+                bound = int(bound * 1.5)
+        bucket_boundaries = sorted({int(b) for b in bucket_boundaries if b <= longest} | {longest + 1})
+
+        def tokenize(source, target):  # a chunk of pairs at once, then one pair per element again
+            source_ids, _ = self.source_tokenizer.source_ids(source, self.max_source_length)
+            target_in, target_out, lengths = self.target_tokenizer.teacher_forcing_ids(target)
+            return source_ids, target_in, target_out, lengths
+
+        dataset = dataset.batch(1024).map(tokenize, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        dataset = dataset.filter(lambda source, target_in, target_out, length: length <= self.max_target_length)
+        dataset = dataset.map(lambda source, target_in, target_out, length: ({"source": source, "target_in": target_in},
+                                                                             target_out))
+        dataset = dataset.bucket_by_sequence_length(
+            lambda x, y: tf.maximum(tf.shape(x["source"])[0], tf.shape(x["target_in"])[0]),
+            bucket_boundaries, [batch_size] * (len(bucket_boundaries) + 1), pad_to_bucket_boundary=True,
+        )
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    @classmethod
+    def from_corpus(cls, sources, targets, split="character", *, max_tokens=None, min_frequency=1,
+                    length_percentile=100.0, **kwargs):
+        """A `Seq2Seq` whose vocabularies and length limits come from training pairs.
+
+        Args:
+            sources, targets: lists of str, the training pairs (not the test pairs).
+            split: `"character"` or `"word"`.
+            max_tokens: int or None, the most ids per side, the 4 special tokens included
+                (`build_vocabulary`).
+            min_frequency: int, tokens seen fewer times are `<unk>`.
+            length_percentile: float in (0, 100], `max_source_length` and `max_target_length`
+                are this percentile of the training lengths in tokens (100: the longest, so
+                nothing is truncated or dropped; 99: the longest 1% of sources are truncated
+                and of targets dropped by `dataset`). Explicit `max_source_length` /
+                `max_target_length` in `kwargs` win.
+            **kwargs: the other `Seq2Seq` arguments.
+        """
+        sources, targets = cls._texts(sources, "from_corpus"), cls._texts(targets, "from_corpus")
+        source_vocabulary = build_vocabulary(sources, split, max_tokens=max_tokens, min_frequency=min_frequency)
+        target_vocabulary = build_vocabulary(targets, split, max_tokens=max_tokens, min_frequency=min_frequency)
+        for name, vocabulary in (("sources", source_vocabulary), ("targets", target_vocabulary)):
+            if not vocabulary:
+                raise ValueError(f"`Seq2Seq.from_corpus`: the {name} hold no token seen at least min_frequency times. "
+                                 f"Received: {len(sources)} pairs, min_frequency={min_frequency}")
+        splitter = Tokenizer([], split)
+        kwargs.setdefault("max_source_length", length_limit(map(len, splitter.split_texts(sources)), length_percentile))
+        kwargs.setdefault("max_target_length", length_limit(map(len, splitter.split_texts(targets)), length_percentile))
+        return cls(source_vocabulary, target_vocabulary, split, **kwargs)
 
     def translate(self, texts, method="greedy", beam_width=4, length_penalty=0.6, return_details=False):
         """Strings -> strings, decoding in the graph.
@@ -293,25 +428,26 @@ class Seq2Seq(keras.Model):
                 weights) and the source ids.
 
         Returns:
-            A list of str (the best beam for beam search); with `return_details`,
-            `(strings, details)`. No texts give `[]` (`([], {})` with `return_details`).
+            A list of str (the best beam for beam search; `<unk>` where the model produced
+            it); with `return_details`, `(strings, details)`. No texts give `[]` (`([], {})`
+            with `return_details`).
         """
-        if isinstance(texts, str):
-            raise TypeError("`Seq2Seq.translate` takes a list of strings. Received a single str; wrap it in a list.")
+        texts = self._texts(texts, "translate")
         if len(texts) == 0:  # an empty batch, as Keras's `predict` answers one
             return ([], {}) if return_details else []
-        source = self.encode_source(texts)
+        source = self.encode_source(texts, pad_to_max_length=False)
         details = self.generate(source, method, beam_width, length_penalty)
         tokens = details["tokens"] if method == "greedy" else details["tokens"][:, 0]
-        strings = self.target_vocabulary.decode(tokens)
+        strings = self.target_tokenizer.decode(tokens)
         if return_details:
             return strings, {**details, "source": source}
         return strings
 
     def get_config(self):
         config = {
-            "source_characters": self.source_characters,
-            "target_characters": self.target_characters,
+            "source_vocabulary": list(self.source_vocabulary),
+            "target_vocabulary": list(self.target_vocabulary),
+            "split": self.split,
             "embedding_dim": self.embedding_dim,
             "hidden_dim": self.hidden_dim,
             "attention": self.attention,
@@ -327,6 +463,10 @@ class Seq2Seq(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         config.pop("trainable", None)
+        # Models saved before the word vocabularies named them `source_characters` / `target_characters`.
+        for side in ("source", "target"):
+            if f"{side}_characters" in config:
+                config[f"{side}_vocabulary"] = list(config.pop(f"{side}_characters"))
         return cls(**config)
 
 

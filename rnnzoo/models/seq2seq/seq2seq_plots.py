@@ -15,20 +15,21 @@ def _pyplot():
 def attention_matrix(model, text, method="greedy", beam_width=4, length_penalty=0.6):
     """The attention weights of `model.translate([text])`: `(output, weights, source_labels, target_labels)`.
 
-    `weights` is `(target characters + <end>, source characters + <end>)`, rows summing to 1.
+    `weights` is `(target tokens + <end>, source tokens + <end>)`, rows summing to 1.
     """
     (output,), details = model.translate([text], method=method, beam_width=beam_width,
                                          length_penalty=length_penalty, return_details=True)
     weights = details["attention_weights"][0]
+    tokens = details["tokens"][0]
     if method == "beam":
-        weights = weights[0]
+        weights, tokens = weights[0], tokens[0]
         length = int(details["lengths"][0, 0])
     else:
         length = int(details["lengths"][0])
     source_length = int((details["source"][0] != 0).sum())
-    source_labels = [model.source_vocabulary.tokens[i] for i in details["source"][0][:source_length]]
-    target_labels = list(output) + ["<end>"] * (length - len(output))
-    return output, weights[:length, :source_length], source_labels, target_labels[:length]
+    source_labels = [model.source_tokenizer.tokens[i] for i in details["source"][0][:source_length]]
+    target_labels = [model.target_tokenizer.tokens[i] for i in tokens[:length]]
+    return output, weights[:length, :source_length], source_labels, target_labels
 
 
 def plot_attention(model, text, path, method="greedy", beam_width=4, length_penalty=0.6):
