@@ -2,6 +2,7 @@
 
     rnnzoo list                                   the zoo: layers, models, tasks (no backend loaded)
     rnnzoo train MODEL [--task TASK | --data FILE] --out RUN_DIR   model.fit with checkpoints, resume
+    rnnzoo train char_lm --text FILE              a character language model on your text
     rnnzoo evaluate RUN_DIR                       test-split metrics of a finished run
     rnnzoo export RUN_DIR --format tflite ...     exports/<model>/<version>/ + manifest with parity
     rnnzoo predict ARTIFACT --input FILE          run a SavedModel, a .tflite or an .onnx file
@@ -31,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from rnnzoo import __version__  # noqa: E402
 from rnnzoo.app import registry  # noqa: E402
-from rnnzoo.app.runs import SUPPORTED_DISTRIBUTE, TrainConfig  # noqa: E402
+from rnnzoo.app.runs import LEVELS, SUPPORTED_DISTRIBUTE, TrainConfig  # noqa: E402
 
 # Errors a user can cause: wrong values, missing, unwritable or corrupt files (OSError covers
 # FileNotFoundError, PermissionError, IsADirectoryError, ...), a diverged training run
@@ -361,8 +362,10 @@ def build_parser():
     source = p.add_mutually_exclusive_group()
     source.add_argument("--task", choices=list(registry.TASKS), metavar="TASK",
                         help="a generated task (default: the model's first task below)")
-    source.add_argument("--data", metavar="FILE", help="a data file instead (tree and seq2seq models, see below); "
-                                                       "split 80/10/10 into train/validation/test")
+    source.add_argument("--data", metavar="FILE", help="a data file instead (tree, seq2seq and char_lm models, see "
+                                                       "below); lines split 80/10/10 into train/validation/test "
+                                                       "(char_lm: the text cut 90/5/5 by position)")
+    source.add_argument("--text", metavar="FILE", dest="data", help="char_lm: a plain UTF-8 text file (the same as --data)")
     p.add_argument("--epochs", type=_positive(int), default=defaults["epochs"], help="most epochs")
     p.add_argument("--batch-size", type=_positive(int), default=defaults["batch_size"], help="examples per step")
     p.add_argument("--learning-rate", type=_positive(float), default=defaults["learning_rate"], help="Adam's step size, in (0, 1]")
@@ -378,6 +381,10 @@ def build_parser():
     p.add_argument("--distribute", choices=SUPPORTED_DISTRIBUTE, default=defaults["distribute"],
                    help="mirrored: tf.distribute (TensorFlow backend; MultiWorkerMirrored with TF_CONFIG); "
                         "data_parallel: keras.distribution.DataParallel (JAX backend)")
+    p.add_argument("--sequence-length", type=_positive(int), default=defaults["sequence_length"],
+                   help="char_lm: steps per window of truncated BPTT (the state carries over between windows)")
+    p.add_argument("--level", choices=LEVELS, default=defaults["level"],
+                   help="char_lm: model characters, or words (split at whitespace)")
     p.add_argument("--out", metavar="RUN_DIR",
                    help="the run directory (default runs/MODEL-TASK-seedN); repeat a command to resume it")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
@@ -388,7 +395,7 @@ def build_parser():
     p = command("export", "export a run for serving: SavedModel, TFLite and/or ONNX, with parity", _export)
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", action="append", choices=EXPORT_FORMATS, required=True,
-                   help="repeat for several formats (seq2seq runs: saved_model, tflite)")
+                   help="repeat for several formats (seq2seq and char_lm runs: saved_model, tflite)")
     p.add_argument("--out", default="exports", help="the exports root")
     p.add_argument("--version", type=_positive(int), help="version number (default: the next free one)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing artifact of that version")
