@@ -39,7 +39,8 @@ def test_reader_cuts_the_text_into_contiguous_tracks_for_a_stateful_model():
 def test_vocabulary_lives_in_the_model_and_round_trips(tmp_path):
     vocabulary = T.build_vocabulary(TEXT, min_frequency=3)
     assert "🙂" in vocabulary and "é" in vocabulary and "\n" in vocabulary
-    assert vocabulary[:2] == [" ", "t"] or vocabulary[0] == " "  # most frequent first
+    counts = [TEXT.count(token) for token in vocabulary]
+    assert counts == sorted(counts, reverse=True) and len(vocabulary) == len(set(TEXT))  # most frequent first
     assert T.build_vocabulary(TEXT, max_tokens=5) == vocabulary[:5]
     assert T.build_vocabulary(TEXT + "q", min_frequency=2) == vocabulary  # seen once: left out
     model = LanguageModel(vocabulary, units=4, embedding_dim=2, stateful=False)
@@ -77,7 +78,6 @@ def test_bits_per_character_is_the_mean_over_every_token_in_bits():
     assert len(nats) == 2 * ((len(TEXT) - 1) // 2)
     np.testing.assert_allclose(results["bits_per_character"], nats.mean() / math.log(2), rtol=1e-5)
     np.testing.assert_allclose(results["perplexity"], np.exp(nats.mean()), rtol=1e-5)
-    np.testing.assert_allclose(results["loss"], nats.mean(), rtol=1e-4)
 
 
 def test_sampling_at_temperature_zero_is_the_argmax_and_does_not_touch_the_carried_state():

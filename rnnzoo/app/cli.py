@@ -365,7 +365,8 @@ def build_parser():
     source.add_argument("--data", metavar="FILE", help="a data file instead (tree, seq2seq and char_lm models, see "
                                                        "below); lines split 80/10/10 into train/validation/test "
                                                        "(char_lm: the text cut 90/5/5 by position)")
-    source.add_argument("--text", metavar="FILE", dest="data", help="char_lm: a plain UTF-8 text file (the same as --data)")
+    source.add_argument("--text", metavar="FILE", dest="data", help="char_lm: a plain UTF-8 text file, or a directory of train.txt, valid.txt, "
+                                                            "test.txt (the same as --data)")
     p.add_argument("--epochs", type=_positive(int), default=defaults["epochs"], help="most epochs")
     p.add_argument("--batch-size", type=_positive(int), default=defaults["batch_size"], help="examples per step")
     p.add_argument("--learning-rate", type=_positive(float), default=defaults["learning_rate"], help="Adam's step size, in (0, 1]")

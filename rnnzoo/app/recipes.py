@@ -13,11 +13,13 @@ and `export` treat them alike:
 
 A tree or pairs file is split by a fixed permutation of its lines (`seed`): 80% train, 10%
 validation, 10% test. A text file is cut by position (`rnnzoo.data.text.split_text`): the first
-90% train, the next 5% validation, the last 5% test.
+90% train, the next 5% validation, the last 5% test; a text directory holds the three
+(`rnnzoo.data.text.read_manual_dir`: train.txt, valid.txt, test.txt).
 """
 
 import dataclasses
 import importlib
+import os
 
 import keras
 import numpy as np
@@ -182,7 +184,9 @@ def _language_model_data(config):
     from rnnzoo.data import text as T
     from rnnzoo.models.language_model import text_vectorization
 
-    if config.data:
+    if config.data and os.path.isdir(config.data):  # train.txt, valid.txt, test.txt
+        splits = list(T.read_manual_dir(config.data).values())
+    elif config.data:
         splits = T.split_text(T.read_text(config.data))
     else:
         spec = TASKS[config.task]
@@ -350,7 +354,7 @@ def parity_inputs(config, data):
     x = data.test[0]
     if data.family == "language_model":  # ids of the test text, for the `step` signature
         ids = next(iter(x))[0].numpy()
-        return [ids[:1, :7], ids[1:3, :16], ids[:, :33]]
+        return [ids[:1, :7], ids[-2:, :16], ids[:, :33]]
     if data.family == "translation":
         return [x["source"][:1], x["source"][1:4], x["source"][4:12]]
     spec = TASKS[config.task]

@@ -172,7 +172,8 @@ TASKS = {
 
 TREE_FILE = "bracketed trees, one per line, an integer label on every node (SST format)"
 PAIRS_FILE = "tab-separated pairs, one per line: source<TAB>target"
-TEXT_FILE = "plain UTF-8 text, split 90/5/5 into train/validation/test by position"
+TEXT_FILE = ("plain UTF-8 text, split 90/5/5 into train/validation/test by position, or a directory of "
+             "train.txt, valid.txt, test.txt")
 
 RECIPES = {
     r.name: r

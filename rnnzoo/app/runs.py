@@ -101,7 +101,8 @@ class TrainConfig:
             if not recipe.data_file:
                 raise ValueError(f"Model {self.model!r} trains on generated tasks only ({', '.join(tasks_for(self.model))}), "
                                  f"not on a data file. Received: data={self.data!r}")
-            if not os.path.isfile(self.data):
+            text_directory = os.path.isdir(self.data) and recipe.task_kinds == ("language_model",)
+            if not os.path.isfile(self.data) and not text_directory:
                 raise FileNotFoundError(f"No data file at {self.data!r}; {self.model} reads {recipe.data_file}.")
         else:
             _choose("task", self.task, TASKS)

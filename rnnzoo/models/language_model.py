@@ -18,7 +18,7 @@ vocabulary in order.
 
 Sampling happens in the graph: `sample_ids` runs the prompt through the RNN, then draws one
 token per step by the Gumbel-max trick from `softmax(o(t) / temperature)` (temperature 0:
-the most probable token) and feeds it back, in one loop of `rnnzoo.recurrence.scan`. The
+the most probable token) and feeds it back, in one loop of `rnnzoo.layers.Recurrent`. The
 randomness is an input (uniform noise), so the function is deterministic given its inputs and
 exports to TFLite builtins; `generate` draws that noise with `keras.random.uniform(seed=...)`.
 """
@@ -29,10 +29,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from rnnzoo import recurrence
 from rnnzoo.decoding.common import top1
 from rnnzoo.foundation import validate_units
-from rnnzoo.layers.recurrent import Recurrent
+from rnnzoo.layers.recurrent import Recurrent, StepFunction
 from rnnzoo.layers.vanilla_rnn import VanillaRNN
 
 PAD, UNK = 0, 1
@@ -328,15 +327,16 @@ class LanguageModel(keras.Model):
         never_padding = ops.convert_to_tensor(np.eye(1, self.vocabulary_size, 0, dtype="float32")[0] * -1e9)
         cell = self.rnn.cell
 
-        def sample_step(carry, uniform):  # uniform: (batch, vocabulary_size)
-            h, logits = carry
+        def sample_step(uniform, states):  # uniform: (batch, vocabulary_size); states: [h, logits]
+            h, logits = states
             token = sample_tokens(ops.cast(logits, "float32") + never_padding, uniform, temperature)  # (batch,)
             _, (h,) = cell(self.embedding(token), [h])
-            return (h, self.output_layer(h)), token
+            return ops.cast(ops.expand_dims(token, -1), "float32"), [h, self.output_layer(h)]
 
-        noise = ops.transpose(ops.cast(noise, "float32"), (1, 0, 2))  # (num_steps, batch, vocabulary_size)
-        _, tokens = recurrence.scan(sample_step, (h, logits), noise)
-        return ops.transpose(tokens)  # (batch, num_steps)
+        # rnnzoo's one loop over time: `Recurrent` over the step, the noise as its input sequence.
+        sampler = Recurrent(StepFunction(sample_step, [self.units, self.vocabulary_size], 1), return_sequences=True)
+        tokens = sampler(ops.cast(noise, "float32"), initial_state=[h, logits])  # (batch, num_steps, 1)
+        return ops.cast(ops.round(tokens[..., 0]), "int32")  # ids are exact in float32 (< 2**24)
 
     # -- strings ------------------------------------------------------------------------------------
 
