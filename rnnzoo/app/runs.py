@@ -613,7 +613,8 @@ def _export_language_model(model, inputs, formats, out, version, overwrite, meta
             raise FileExistsError(f"{final} exists. Pass `overwrite=True` to replace it, or another `version`.")
         path = export_runs._partial_path(final)
         published.append((path, final))
-        export_language_model(model, path, format=fmt)
+        saved = next((p for p, f in zip(published, formats) if f == "saved_model" and p[0] != path), None)
+        export_language_model(model, path, format=fmt, from_saved_model=saved[0] if saved else None)
         parity = language_model_parity(model, path, inputs)
         passed = (parity["max_relative_error"] <= tolerance and parity["tokens_equal"]
                   and parity["texts_equal"] is not False)

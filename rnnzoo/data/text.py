@@ -130,7 +130,7 @@ def build_vocabulary(text, level="character", *, max_tokens=None, min_frequency=
     counter.adapt(_strings(text).batch(1))
     tokens = counter.get_vocabulary()  # ["", "[UNK]", most frequent first]
     counts = np.bincount(token_ids(text, counter), minlength=len(tokens))
-    kept = [t for t, n in zip(tokens[2:], counts[2:]) if n >= min_frequency and t != OOV_TOKEN]
+    kept = [str(t) for t, n in zip(tokens[2:], counts[2:]) if n >= min_frequency and t != OOV_TOKEN]
     if not kept:
         raise ValueError(f"`build_vocabulary` found no token seen at least {min_frequency} times. "
                          f"Received: {int(counts[2:].sum())} tokens, min_frequency={min_frequency}")

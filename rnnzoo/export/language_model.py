@@ -110,7 +110,7 @@ def _write_string_saved_model(model, path):
     return path
 
 
-def export_language_model(model, path, *, format="saved_model", quantization=None):
+def export_language_model(model, path, *, format="saved_model", quantization=None, from_saved_model=None):
     """Exports a `LanguageModel` for serving (see the module docstring for the signatures).
 
     Args:
@@ -119,6 +119,9 @@ def export_language_model(model, path, *, format="saved_model", quantization=Non
         path: str, a new (or empty) SavedModel directory, or the `.tflite` file.
         format: `"saved_model"` or `"tflite"`.
         quantization: as `rnnzoo.export.to_tflite` (TFLite only).
+        from_saved_model: optional, with `format="tflite"`: a SavedModel this function wrote for
+            the same model, whose `step` and `sample` signatures are converted (saves tracing
+            the model again).
 
     Returns:
         `path`; the vocabulary is at `<path without extension>.vocabulary.json`.
@@ -140,6 +143,8 @@ def export_language_model(model, path, *, format="saved_model", quantization=Non
             _write_string_saved_model(model, path)
         else:
             write_saved_model(path, model, numeric_endpoints(model), name="export_language_model")
+    elif from_saved_model is not None:
+        to_tflite(from_saved_model, path, quantization=quantization, signature_keys=list(numeric_endpoints(model)))
     else:
         with tempfile.TemporaryDirectory() as tmp:
             saved_model = write_saved_model(os.path.join(tmp, "saved_model"), model, numeric_endpoints(model),
@@ -167,6 +172,21 @@ def language_model_parity(model, path, ids_batches, *, num_steps=12, temperature
     from rnnzoo.export.artifacts import run_artifact
     from rnnzoo.export.parity import _errors
 
+    if os.path.isdir(path):  # a SavedModel, loaded once
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(path)  # kept alive while its signatures run
+        signatures = loaded.signatures
+
+        def run(inputs, signature):
+            outputs = signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+            return [outputs[k].numpy() for k in sorted(outputs)]
+    else:
+        signatures = {}
+
+        def run(inputs, signature):
+            return run_artifact(path, inputs, signature=signature)
+
     rng = np.random.default_rng(seed)
     absolute = relative = 0.0
     tokens_equal = True
@@ -175,26 +195,23 @@ def language_model_parity(model, path, ids_batches, *, num_steps=12, temperature
         state = rng.normal(size=(len(ids), model.units)).astype("float32") * 0.5
         logits, new_state = model.step(ids, state)
         expected = [np.asarray(ops.convert_to_numpy(logits)), np.asarray(ops.convert_to_numpy(new_state))]
-        got = run_artifact(path, {"ids": ids, "state": state}, signature="step")  # logits, state (by name)
+        got = run({"ids": ids, "state": state}, "step")  # logits, state (ordered by name)
         a, r = _errors(got, expected)
         absolute, relative = max(absolute, a), max(relative, r)
         noise = rng.uniform(0.01, 0.99, size=(len(ids), num_steps, model.vocabulary_size)).astype("float32")
         prompt = ids.copy()
         prompt[-1, len(prompt[-1]) // 2:] = PAD  # a shorter prompt in the batch
-        want = np.asarray(ops.convert_to_numpy(model.sample_ids(prompt, noise, np.float32(temperature))))
-        got = run_artifact(path, {"prompt_ids": prompt, "noise": noise, "temperature": np.float32(temperature)},
-                           signature="sample")
-        tokens_equal &= bool(np.array_equal(np.asarray(got), want))
+        want = model.sample(prompt, noise, temperature)
+        got = run({"prompt_ids": prompt, "noise": noise, "temperature": np.float32(temperature)}, "sample")
+        tokens_equal &= bool(np.array_equal(np.asarray(got).reshape(want.shape), want))
     texts_equal = None
-    if os.path.isdir(path) and keras.backend.backend() == "tensorflow":
+    if "generate" in signatures:
         import tensorflow as tf
 
-        signatures = tf.saved_model.load(path).signatures
-        if "generate" in signatures:
-            prompts = model.decode(np.asarray(ids_batches[0], "int32")) + [""]
-            got = signatures["generate"](prompt=tf.constant(prompts), num_steps=tf.constant(num_steps),
-                                         temperature=tf.constant(temperature, tf.float32), seed=tf.constant(seed))
-            texts = [t.decode("utf-8") for t in got["text"].numpy()]
-            texts_equal = texts == model.generate(prompts, num_steps, temperature, seed=seed)
+        prompts = model.decode(np.asarray(ids_batches[0], "int32")) + [""]
+        got = signatures["generate"](prompt=tf.constant(prompts), num_steps=tf.constant(num_steps),
+                                     temperature=tf.constant(temperature, tf.float32), seed=tf.constant(seed))
+        texts = [t.decode("utf-8") for t in got["text"].numpy()]
+        texts_equal = texts == model.generate(prompts, num_steps, temperature, seed=seed)
     return {"max_abs_error": absolute, "max_relative_error": relative, "tokens_equal": tokens_equal,
             "texts_equal": texts_equal}

@@ -231,6 +231,7 @@ class LanguageModel(keras.Model):
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
+        self.tokenizer.build((None,))  # strings (batch,): it has no weights, but export wants it built
         self.embedding.build(input_shape)
         sequences = (input_shape[0], input_shape[1] if len(input_shape) > 1 else None, self.embedding_dim)
         self.rnn.build(sequences)
@@ -269,9 +270,13 @@ class LanguageModel(keras.Model):
         if self.built and hasattr(self, "optimizer"):
             self.optimizer.build(self.trainable_variables)
 
-    def fit(self, *args, callbacks=None, **kwargs):
-        """Keras's `fit`; a stateful model's state is zeroed when each epoch and each validation begins."""
-        return super().fit(*args, callbacks=self._with_reset(callbacks), **kwargs)
+    def fit(self, *args, callbacks=None, shuffle=False, **kwargs):
+        """Keras's `fit`; a stateful model's state is zeroed when each epoch and each validation begins.
+
+        `shuffle` defaults to False: the windows of a text must come in order for the carried
+        state to continue each row (and a `tf.data.Dataset` is never shuffled by `fit` anyway).
+        """
+        return super().fit(*args, callbacks=self._with_reset(callbacks), shuffle=shuffle, **kwargs)
 
     def evaluate(self, *args, callbacks=None, **kwargs):
         """Keras's `evaluate`, from a zeroed state for a stateful model."""
@@ -376,10 +381,14 @@ class LanguageModel(keras.Model):
         ids = self.encode(prompts)
         ids = np.concatenate([ids, np.zeros((len(ids), 1), "int32")], axis=1)  # an empty prompt has a column too
         noise = keras.random.uniform((len(ids), num_steps, self.vocabulary_size), seed=seed)
+        return self.decode(self.sample(ids, noise, temperature))
+
+    def sample(self, prompt_ids, noise, temperature=1.0):
+        """`sample_ids`, compiled (`tf.function` / `jax.jit`, traced once per shape), on arrays; returns NumPy ids."""
         if "sample" not in self._compiled:
             self._compiled["sample"] = _compile(self, self.sample_ids)
-        tokens = self._compiled["sample"](ids, noise, np.float32(temperature))
-        return self.decode(ops.convert_to_numpy(tokens))
+        tokens = self._compiled["sample"](np.asarray(prompt_ids, "int32"), noise, np.float32(temperature))
+        return np.asarray(ops.convert_to_numpy(tokens))
 
     def get_config(self):
         return {
