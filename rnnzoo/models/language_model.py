@@ -218,7 +218,8 @@ class LanguageModel(keras.Model):
         self.tokenizer = text_vectorization(vocabulary, level)
         # The tokenizer runs in tf.data and in the string methods, never inside the compiled
         # train/test/predict steps; without this, Keras would turn off XLA for the whole model.
-        self.tokenizer.supports_jit = True
+        for layer in self.tokenizer._flatten_layers():  # the TextVectorization and its StringLookup
+            layer.supports_jit = True
         self.embedding = keras.layers.Embedding(self.vocabulary_size, embedding_dim, name="embedding")
         self.rnn = VanillaRNN(units, return_sequences=True, stateful=self.stateful, gradient=gradient,
                               recurrent_initializer=self.recurrent_initializer, name="vanilla_rnn")
@@ -385,8 +386,9 @@ class LanguageModel(keras.Model):
 
     def sample(self, prompt_ids, noise, temperature=1.0):
         """`sample_ids`, compiled (`tf.function` / `jax.jit`, traced once per shape), on arrays; returns NumPy ids."""
-        if "sample" not in self._compiled:
-            self._compiled["sample"] = _compile(self, self.sample_ids)
+        if "sample" not in self._compiled:  # one trace for every batch, prompt length and number of steps
+            self._compiled["sample"] = _compile(self, self.sample_ids, [
+                ((None, None), "int32"), ((None, None, self.vocabulary_size), "float32"), ((), "float32")])
         tokens = self._compiled["sample"](np.asarray(prompt_ids, "int32"), noise, np.float32(temperature))
         return np.asarray(ops.convert_to_numpy(tokens))
 
@@ -432,13 +434,18 @@ def sample_tokens(logits, uniform_noise, temperature):
     return top1(ops.where(positive, logits / safe + gumbel, logits))
 
 
-def _compile(model, fn):
-    """`fn(*arrays)` compiled for the backend, reading the model's current weights at each call."""
+def _compile(model, fn, specs):
+    """`fn(*arrays)` compiled for the backend, reading the model's current weights at each call.
+
+    `specs`: `(shape, dtype)` of each argument; on TensorFlow one trace serves every shape
+    (JAX compiles once per shape).
+    """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, reduce_retracing=True)
+        signature = [tf.TensorSpec(shape, dtype) for shape, dtype in specs]
+        return tf.function(fn, input_signature=signature)
     if backend == "jax":
         import jax
 
