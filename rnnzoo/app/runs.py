@@ -618,7 +618,7 @@ def _export_language_model(model, inputs, formats, out, version, overwrite, meta
         parity = language_model_parity(model, path, inputs)
         passed = (parity["max_relative_error"] <= tolerance and parity["tokens_equal"]
                   and parity["texts_equal"] is not False)
-        signatures = {"step": "ids (batch, time) int32, state (batch, units) -> logits, state",
+        signatures = {"step": "ids (batch, time) int32, state (batch, units) -> logits, next_state",
                       "sample": "prompt_ids, noise (batch, steps, vocabulary), temperature -> tokens"}
         if fmt == "saved_model" and keras.backend.backend() == "tensorflow":
             signatures = {"generate": "prompt (batch,) string, num_steps, temperature, seed -> text, tokens",

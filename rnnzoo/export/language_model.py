@@ -17,7 +17,7 @@
 The numeric signatures:
 
 * `step`: `ids` `(batch, time)` int32, `state` `(batch, units)` float32 -> `logits`
-  `(batch, time, vocabulary_size)`, `state`: run the RNN from a state and get the next state, so
+  `(batch, time, vocabulary_size)`, `next_state`: run the RNN from a state and get the next state, so
   a client samples token by token, keeping the state (zeros to start).
 * `sample`: `prompt_ids` `(batch, time)` int32 (right-padded with 0), `noise` `(batch,
   num_steps, vocabulary_size)` uniform in (0, 1), `temperature` float32 scalar -> `tokens`
@@ -57,7 +57,7 @@ def numeric_endpoints(model):
 
     def step(ids, state):
         logits, new_state = model.step(ids, state)
-        return {"logits": logits, "state": new_state}
+        return {"logits": logits, "next_state": new_state}
 
     def sample(prompt_ids, noise, temperature):
         return {"tokens": model.sample_ids(prompt_ids, noise, temperature)}
@@ -195,7 +195,7 @@ def language_model_parity(model, path, ids_batches, *, num_steps=12, temperature
         state = rng.normal(size=(len(ids), model.units)).astype("float32") * 0.5
         logits, new_state = model.step(ids, state)
         expected = [np.asarray(ops.convert_to_numpy(logits)), np.asarray(ops.convert_to_numpy(new_state))]
-        got = run({"ids": ids, "state": state}, "step")  # logits, state (ordered by name)
+        got = run({"ids": ids, "state": state}, "step")  # logits, next_state (ordered by name)
         a, r = _errors(got, expected)
         absolute, relative = max(absolute, a), max(relative, r)
         noise = rng.uniform(0.01, 0.99, size=(len(ids), num_steps, model.vocabulary_size)).astype("float32")

@@ -242,7 +242,7 @@ def char_lm():
     rng = _rng(7)
     batches = [{"ids": rng.integers(0, lm.vocabulary_size, size=(b, t)).astype("int32"),
                 "state": rng.normal(size=(b, UNITS)).astype("float32")} for b, t in SHAPES]
-    return keras.Model({"ids": ids, "state": state}, {"logits": logits, "state": new_state}, name="char_lm"), batches
+    return keras.Model({"ids": ids, "state": state}, {"logits": logits, "next_state": new_state}, name="char_lm"), batches
 
 
 def bahdanau_attention():
@@ -359,7 +359,7 @@ CASES = {
     "seq2seq_fixed_context": Case("seq2seq_fixed_context", _seq2seq(False), decoder="greedy",
                                   note="`greedy` token signature"),
     "seq2seq_attention": Case("seq2seq_attention", _seq2seq(True), decoder="greedy", note="`greedy` token signature"),
-    "char_lm": Case("char_lm", char_lm, note="`step` signature: ids and state in, logits and state out"),
+    "char_lm": Case("char_lm", char_lm, note="`step` signature: ids and state in, logits and next state out"),
     "bahdanau_attention": Case("bahdanau_attention", bahdanau_attention, SHARED_SOURCE),
     "attention_decoder_cell": Case("attention_decoder_cell", attention_decoder_cell, SHARED_ANNOTATIONS,
                                    note="one step, attention over a dynamic source"),
