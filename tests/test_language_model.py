@@ -135,12 +135,13 @@ def test_saved_model_string_signature_and_litert_match_keras_after_reloading(tmp
     model.build((2, None))
     ids = [model.encode(["the cat sat", "東京 🙂.\n"])]
     saved = export_language_model(model, str(tmp_path / "lm"))
-    lite = export_language_model(model, str(tmp_path / "lm.tflite"), format="tflite", from_saved_model=saved)
+    lite = export_language_model(model, str(tmp_path / "lm.tflite"), format="tflite")
     parity = {path: language_model_parity(model, path, ids) for path in (saved, lite)}
     for path, result in parity.items():
         assert result["max_relative_error"] <= 1e-5 and result["tokens_equal"], (path, result)
     assert parity[saved]["texts_equal"] is True and parity[lite]["texts_equal"] is None  # prompt -> the same text
-    assert not any(op.startswith(("CUSTOM", "FLEX")) for op in tflite_ops(lite)) and "WHILE" in tflite_ops(lite)
+    ops_ = tflite_ops(lite)
+    assert not any(op.startswith(("CUSTOM", "FLEX", "HASHTABLE")) for op in ops_) and "WHILE" in ops_, ops_
     vocabulary = json.loads((tmp_path / "lm.vocabulary.json").read_text(encoding="utf-8"))
     assert vocabulary["tokens"] == model.tokenizer.get_vocabulary() and vocabulary["separator"] == ""
 

@@ -613,8 +613,7 @@ def _export_language_model(model, inputs, formats, out, version, overwrite, meta
             raise FileExistsError(f"{final} exists. Pass `overwrite=True` to replace it, or another `version`.")
         path = export_runs._partial_path(final)
         published.append((path, final))
-        saved = next((p for p, f in zip(published, formats) if f == "saved_model" and p[0] != path), None)
-        export_language_model(model, path, format=fmt, from_saved_model=saved[0] if saved else None)
+        export_language_model(model, path, format=fmt)
         parity = language_model_parity(model, path, inputs)
         passed = (parity["max_relative_error"] <= tolerance and parity["tokens_equal"]
                   and parity["texts_equal"] is not False)
@@ -627,7 +626,7 @@ def _export_language_model(model, inputs, formats, out, version, overwrite, meta
             "format": fmt, "version": v, "path": os.path.relpath(final, model_dir), "model_name": model.name,
             **metadata, "signatures": signatures,
             "vocabulary": os.path.basename(os.path.splitext(final)[0] + ".vocabulary.json"),
-            "bytes": export_runs._size(path), "tflite_ops": tflite_ops(path) if fmt == "tflite" else None,
+            "bytes": os.path.getsize(path) if os.path.isfile(path) else export_runs._size(path), "tflite_ops": tflite_ops(path) if fmt == "tflite" else None,
             "parity": {"max_abs_error": export_runs._json_number(parity["max_abs_error"]),
                        "max_relative_error": export_runs._json_number(parity["max_relative_error"]),
                        "tolerance": tolerance, "passed": bool(passed), "tokens_equal": parity["tokens_equal"],

@@ -43,7 +43,7 @@ def _warn_if_unchanged(name, quantization, path):
     return count
 
 
-def to_tflite(saved_model_path, path, *, quantization=None, signature_keys=None):
+def to_tflite(saved_model_path, path, *, quantization=None):
     """Converts a SavedModel to a TFLite flatbuffer with builtin ops only (no Flex, no custom ops).
 
     Args:
@@ -51,7 +51,6 @@ def to_tflite(saved_model_path, path, *, quantization=None, signature_keys=None)
         path: str, the `.tflite` file to write.
         quantization: None (float32), `"float16"` (float16 weights) or `"dynamic_range"`
             (int8 weights, float activations).
-        signature_keys: optional list of the signatures to convert (default: all).
 
     Returns:
         `path`. If a quantization stores no weight in fewer bits (dynamic range skips weights of
@@ -60,7 +59,7 @@ def to_tflite(saved_model_path, path, *, quantization=None, signature_keys=None)
     import tensorflow as tf
 
     _check_quantization("to_tflite", quantization)
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_path, signature_keys=signature_keys)
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_path)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

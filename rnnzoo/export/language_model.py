@@ -110,7 +110,7 @@ def _write_string_saved_model(model, path):
     return path
 
 
-def export_language_model(model, path, *, format="saved_model", quantization=None, from_saved_model=None):
+def export_language_model(model, path, *, format="saved_model", quantization=None):
     """Exports a `LanguageModel` for serving (see the module docstring for the signatures).
 
     Args:
@@ -119,9 +119,6 @@ def export_language_model(model, path, *, format="saved_model", quantization=Non
         path: str, a new (or empty) SavedModel directory, or the `.tflite` file.
         format: `"saved_model"` or `"tflite"`.
         quantization: as `rnnzoo.export.to_tflite` (TFLite only).
-        from_saved_model: optional, with `format="tflite"`: a SavedModel this function wrote for
-            the same model, whose `step` and `sample` signatures are converted (saves tracing
-            the model again).
 
     Returns:
         `path`; the vocabulary is at `<path without extension>.vocabulary.json`.
@@ -143,9 +140,7 @@ def export_language_model(model, path, *, format="saved_model", quantization=Non
             _write_string_saved_model(model, path)
         else:
             write_saved_model(path, model, numeric_endpoints(model), name="export_language_model")
-    elif from_saved_model is not None:
-        to_tflite(from_saved_model, path, quantization=quantization, signature_keys=list(numeric_endpoints(model)))
-    else:
+    else:  # from a SavedModel of the numeric signatures only (no lookup table to carry into TFLite)
         with tempfile.TemporaryDirectory() as tmp:
             saved_model = write_saved_model(os.path.join(tmp, "saved_model"), model, numeric_endpoints(model),
                                             name="export_language_model")
