@@ -20,8 +20,12 @@ each checked against Keras after reloading (the same text from `generate`, the s
 logits within 1e-5).
 
 Expected on the default generated text (`rnnzoo.data.text.generated_text`, 40,000 training
-characters, 41 symbols, so log2(41) = 5.36 bits for a uniform guess): validation bits per
-character below 1.6 after 10 epochs (1.42 measured, docs/language_model.md).
+characters, 33 symbols + padding and `[UNK]`, so log2(35) = 5.13 bits for a uniform guess; the
+grammar's own entropy is about 0.30 bits per character), measured on 2 CPU cores with the
+TensorFlow backend: validation bits per character 2.61 after epoch 1, 0.48 after 3, 0.405 after
+10; test 0.399 bits per character, perplexity 1.32; about 1.6 s per epoch (10 epochs in 16 s,
+compilation included); greedy text such as "the cat paints the river near the café."; both
+exports PASS their parity (docs/language_model.md).
 """
 
 import argparse
