@@ -2,6 +2,7 @@
 
     rnnzoo list                                   the zoo: layers, models, tasks (no backend loaded)
     rnnzoo train MODEL [--task T | --data FILE | --trees DIR | --pairs FILE] --out RUN_DIR   model.fit, resume
+    rnnzoo train char_lm --text FILE              a language model on your text (characters or words)
     rnnzoo evaluate RUN_DIR                       test-split metrics of a finished run
     rnnzoo export RUN_DIR --format tflite ...     exports/<model>/<version>/ + manifest with parity
     rnnzoo predict ARTIFACT --input FILE          run a SavedModel, a .tflite or an .onnx file
@@ -367,12 +368,15 @@ def build_parser():
     source = p.add_mutually_exclusive_group()
     source.add_argument("--task", choices=list(registry.TASKS), metavar="TASK",
                         help="a generated task (default: the model's first task below)")
-    source.add_argument("--data", metavar="FILE", help="a data file instead (tree and seq2seq models, see below); "
-                                                       "split 80/10/10 into train/validation/test")
+    source.add_argument("--data", metavar="FILE", help="a data file instead (tree, seq2seq and char_lm models, see "
+                                                       "below); lines split 80/10/10 into train/validation/test "
+                                                       "(char_lm: the text cut 90/5/5 by position)")
     source.add_argument("--trees", metavar="DIR", help="a treebank directory instead (tree models): train.txt, "
                                                        "dev.txt, test.txt used as train/validation/test")
     source.add_argument("--pairs", metavar="FILE", help="seq2seq models: a tab-separated parallel text file "
                                                         "(Anki/Tatoeba `source<TAB>target[<TAB>...]`), as --data")
+    source.add_argument("--text", metavar="FILE", dest="data", help="char_lm: a plain UTF-8 text file, or a directory of train.txt, valid.txt, "
+                                                            "test.txt (the same as --data)")
     p.add_argument("--epochs", type=_positive(int), default=defaults["epochs"], help="most epochs")
     p.add_argument("--batch-size", type=_positive(int), default=defaults["batch_size"], help="examples per step")
     p.add_argument("--learning-rate", type=_positive(float), default=defaults["learning_rate"], help="Adam's step size, in (0, 1]")
@@ -386,14 +390,16 @@ def build_parser():
     p.add_argument("--seed", type=int, default=defaults["seed"], help="weights, data and its order")
     p.add_argument("--patience", type=_positive(int), default=defaults["patience"], help="early-stopping patience (epochs)")
     p.add_argument("--split", choices=["character", "word"], default=defaults["split"],
-                   help="seq2seq models: tokens are characters (default) or words; word vocabularies come from "
-                        "the training split")
+                   help="seq2seq models and char_lm: tokens are characters (default) or words (seq2seq: "
+                        "punctuation apart; char_lm: split at whitespace); vocabularies come from the training split")
     p.add_argument("--max-tokens", type=_positive(int), default=defaults["max_tokens"],
                    help="seq2seq models: the most vocabulary ids per side (4 special tokens included); "
                         "rarer tokens become <unk>")
     p.add_argument("--distribute", choices=SUPPORTED_DISTRIBUTE, default=defaults["distribute"],
                    help="mirrored: tf.distribute (TensorFlow backend; MultiWorkerMirrored with TF_CONFIG); "
                         "data_parallel: keras.distribution.DataParallel (JAX backend)")
+    p.add_argument("--sequence-length", type=_positive(int), default=defaults["sequence_length"],
+                   help="char_lm: steps per window of truncated BPTT (the state carries over between windows)")
     p.add_argument("--out", metavar="RUN_DIR",
                    help="the run directory (default runs/MODEL-TASK-seedN); repeat a command to resume it")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
@@ -404,7 +410,7 @@ def build_parser():
     p = command("export", "export a run for serving: SavedModel, TFLite and/or ONNX, with parity", _export)
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", action="append", choices=EXPORT_FORMATS, required=True,
-                   help="repeat for several formats (seq2seq runs: saved_model, tflite)")
+                   help="repeat for several formats (seq2seq and char_lm runs: saved_model, tflite)")
     p.add_argument("--out", default="exports", help="the exports root")
     p.add_argument("--version", type=_positive(int), help="version number (default: the next free one)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing artifact of that version")

@@ -7,11 +7,15 @@ and `export` treat them alike:
 
 - sequences (`rnnzoo.data.tasks`): arrays `x (batch, time, features)`;
 - trees (`rnnzoo.data.trees`): the generated `negation_sentiment` task or a bracketed-tree file;
-- string pairs (`rnnzoo.data.seq2seq_tasks`): a generated task or a tab-separated pairs file.
+- string pairs (`rnnzoo.data.seq2seq_tasks`): a generated task or a tab-separated pairs file;
+- text (`rnnzoo.data.text`): the generated `generated_text` or a plain-text file, as `tf.data`
+  windows for truncated BPTT.
 
-A data file is split by a fixed permutation of its lines (`seed`): 80% train, 10% validation,
-10% test. A treebank directory (`trees`, SST's layout) gives the three splits as they are:
-`train.txt`, `dev.txt` (validation) and `test.txt`.
+A tree or pairs file is split by a fixed permutation of its lines (`seed`): 80% train, 10%
+validation, 10% test. A treebank directory (`trees`, SST's layout) gives the three splits as they
+are: `train.txt`, `dev.txt` (validation) and `test.txt`. A text file is cut by position
+(`rnnzoo.data.text.split_text`): the first 90% train, the next 5% validation, the last 5% test; a
+text directory holds the three (`rnnzoo.data.text.read_manual_dir`: train.txt, valid.txt, test.txt).
 """
 
 import dataclasses
@@ -34,7 +38,7 @@ class Data:
     holds the test split's `(sources, targets)` strings of a translation task.
     """
 
-    family: str  # "sequence", "tree" or "translation"
+    family: str  # "sequence", "tree", "translation" or "language_model"
     train: tuple
     validation: tuple
     test: tuple
@@ -43,7 +47,8 @@ class Data:
 
 
 def family(task_kind):
-    return {"tree_labels": "tree", "translation": "translation"}.get(task_kind, "sequence")
+    return {"tree_labels": "tree", "translation": "translation", "language_model": "language_model"}.get(
+        task_kind, "sequence")
 
 
 def _generator(spec):
@@ -187,6 +192,42 @@ def _translation_data(config):
     return Data("translation", *encoded, info=info, test_texts=tuple(splits[2]))
 
 
+# -- text ------------------------------------------------------------------------------------------
+
+
+def _language_model_data(config):
+    """`tf.data` windows of the three parts of the text, for a stateful `LanguageModel`.
+
+    Each split is one dataset of `(ids, next_ids)` batches (`rnnzoo.data.text.language_model_dataset`,
+    `batch_size` tracks, windows of `sequence_length`); `info` holds the vocabulary (built from the
+    training part) and the number of predicted tokens of each split.
+    """
+    from rnnzoo.data import text as T
+    from rnnzoo.models.language_model import text_vectorization
+
+    if config.data and os.path.isdir(config.data):  # train.txt, valid.txt, test.txt
+        splits = list(T.read_manual_dir(config.data).values())
+    elif config.data:
+        splits = T.split_text(T.read_text(config.data))
+    else:
+        spec = TASKS[config.task]
+        generate = _generator(spec)
+        splits = [generate(n, seed=_split_seed(config.seed, i)) for i, n in enumerate(spec.sizes)]
+    split = getattr(config, "split", None) or "character"
+    vocabulary = T.build_vocabulary(splits[0], split)
+    tokenizer = text_vectorization(vocabulary, split)  # the model's tokenizer, as the model builds it
+    datasets, tokens = [], {}
+    for name, text in zip(("train", "validation", "test"), splits):
+        try:
+            datasets.append(T.language_model_dataset(text, tokenizer, config.batch_size, config.sequence_length))
+        except ValueError as error:
+            raise ValueError(f"The {name} part of {config.source!r} ({len(text)} characters): {error}") from None
+        tokens[name] = int(sum(int(x.shape[0]) * int(x.shape[1]) for x, _ in datasets[-1]))
+    info = {"vocabulary": vocabulary, "split": split, "batch_size": config.batch_size,
+            "sequence_length": config.sequence_length, "tokens": tokens}
+    return Data("language_model", (datasets[0],), (datasets[1],), (datasets[2],), info=info)
+
+
 # -- sequences ------------------------------------------------------------------------------------
 
 
@@ -203,7 +244,8 @@ def _sequence_data(config):
 def load_data(config):
     """The `Data` of a `rnnzoo.app.runs.TrainConfig`."""
     kind = family(TASKS[config.task].kind if config.task else RECIPES[config.model].task_kinds[0])
-    return {"sequence": _sequence_data, "tree": _tree_data, "translation": _translation_data}[kind](config)
+    return {"sequence": _sequence_data, "tree": _tree_data, "translation": _translation_data,
+            "language_model": _language_model_data}[kind](config)
 
 
 # -- models ----------------------------------------------------------------------------------------
@@ -274,6 +316,16 @@ def _seq2seq(attention, name):
     return build
 
 
+def char_lm(info, units, recurrent_initializer):
+    """`LanguageModel` over the run's vocabulary, stateful for the run's batch size (truncated BPTT)."""
+    from rnnzoo.models.language_model import LanguageModel
+
+    model = LanguageModel(info["vocabulary"], split=info["split"], units=units, stateful=True,
+                          recurrent_initializer=recurrent_initializer, name="char_lm")
+    model.build((info["batch_size"], None))
+    return model
+
+
 seq2seq_attention = _seq2seq(True, "seq2seq_attention")
 seq2seq_fixed_context = _seq2seq(False, "seq2seq_fixed_context")
 
@@ -286,6 +338,7 @@ BUILDERS = {
     "tree_classifier": tree_classifier,
     "seq2seq_attention": seq2seq_attention,
     "seq2seq_fixed_context": seq2seq_fixed_context,
+    "char_lm": char_lm,
 }
 
 
@@ -302,8 +355,8 @@ def build_model(config, info):
         from rnnzoo.models.tree_classifier import compile_tree_classifier
 
         return compile_tree_classifier(model, optimizer=optimizer)
-    if kind == "translation":
-        model.compile(optimizer=optimizer)  # Seq2Seq's own masked loss and token accuracy
+    if kind in ("translation", "language_model"):
+        model.compile(optimizer=optimizer)  # the model's own loss and metrics (LanguageModel: bits per token)
     elif kind == "regression":
         model.compile(optimizer=optimizer, loss=keras.losses.MeanSquaredError(), metrics=["mae"])
     else:
@@ -326,6 +379,9 @@ def parity_inputs(config, data):
         largest = sorted(test, key=lambda t: -t.num_nodes)[:2]
         return [tree_batches(data.info, part) for part in (test[:1], test[1:4], test[4:12], largest) if part]
     x = data.test[0]
+    if data.family == "language_model":  # ids of the test text, for the `step` signature
+        ids = next(iter(x))[0].numpy()
+        return [ids[:1, :7], ids[-2:, :16], ids[:, :33]]
     if data.family == "translation":
         return [x["source"][:1], x["source"][1:4], x["source"][4:12]]
     spec = TASKS[config.task]

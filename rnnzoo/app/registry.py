@@ -33,8 +33,9 @@ class TaskSpec:
 
     `kind` says what a model must produce: "per_step_classification", "sequence_classification",
     "regression" (arrays from `rnnzoo.data.tasks`), "tree_labels" (labelled trees) or
-    "translation" (string pairs). `options` are the generator's keyword arguments; `length` the
-    sequence length of the array tasks; `sizes` the train, validation and test examples.
+    "translation" (string pairs) or "language_model" (a text). `options` are the generator's keyword arguments; `length` the
+    sequence length of the array tasks; `sizes` the train, validation and test examples (characters of
+    a text task).
     """
 
     name: str
@@ -95,6 +96,10 @@ ENTRIES = [
           "rnnzoo.models.length_models.stop_unit_generator"),
     Entry("length_prior_generator", "model", "10.2.3", "", "samples tau ~ P(tau) first, then tau steps",
           "rnnzoo.models.length_models.length_prior_generator"),
+    Entry("char_lm", "model", "10.2.3", "", "language model over characters or words: truncated BPTT, bits per "
+          "character, sampling in the graph", "rnnzoo.models.LanguageModel"),
+    Entry("generated_text", "task", "10.2.3", "", "sentences of a small random grammar (non-ASCII words too), as text",
+          "rnnzoo.data.text.generated_text"),
     Entry("variable_length_seqs", "task", "10.2.3", "", "random tokens, lengths uniform in [min, max]",
           "rnnzoo.data.tasks.variable_length_sequences"),
     Entry("conditional_generator", "model", "10.2.4", "10.9", "generates y(1..tau) from a vector x (input each step and/or h(0))",
@@ -155,6 +160,7 @@ TASKS = {
                  num_classes=2, features=1, length=9),
         TaskSpec("negation_sentiment", "tree_labels", "rnnzoo.data.trees:negation_sentiment_trees", num_classes=3,
                  sizes=(1500, 200, 400)),
+        TaskSpec("generated_text", "language_model", "rnnzoo.data.text:generated_text", sizes=(40000, 4000, 4000)),
         TaskSpec("dates", "translation", "rnnzoo.data.seq2seq_tasks:dates", sizes=(8000, 500, 1000)),
         TaskSpec("reversal", "translation", "rnnzoo.data.seq2seq_tasks:reversal", (("max_length", 8),),
                  sizes=(8000, 500, 1000)),
@@ -169,6 +175,8 @@ TREE_FILE = "bracketed trees, one per line, an integer label on every node (SST 
 PAIRS_FILE = "tab-separated pairs, one per line: source<TAB>target[<TAB>ignored] (Anki/Tatoeba files; also --pairs)"
 TREEBANK_FILES = ("train.txt", "dev.txt", "test.txt")  # `--trees DIR`: the train, validation and test splits
 TREE_DIR = "train.txt, dev.txt and test.txt of bracketed trees (SST's layout), used as the three splits"
+TEXT_FILE = ("plain UTF-8 text, split 90/5/5 into train/validation/test by position, or a directory of "
+             "train.txt, valid.txt, test.txt")
 
 RECIPES = {
     r.name: r
@@ -179,6 +187,7 @@ RECIPES = {
         RecipeSpec("deep_transition_tagger", ("per_step_classification",), "delayed_recall"),
         RecipeSpec("sequence_classifier", ("sequence_classification",), "majority_bit"),
         RecipeSpec("tree_classifier", ("tree_labels",), "negation_sentiment", data_file=TREE_FILE, trees_dir=TREE_DIR),
+        RecipeSpec("char_lm", ("language_model",), "generated_text", data_file=TEXT_FILE),
         RecipeSpec("seq2seq_attention", ("translation",), "dates", data_file=PAIRS_FILE),
         RecipeSpec("seq2seq_fixed_context", ("translation",), "reversal", data_file=PAIRS_FILE),
     ]

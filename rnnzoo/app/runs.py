@@ -67,9 +67,12 @@ class TrainConfig:
         distribute: None, "mirrored" (tf.distribute, TensorFlow backend) or "data_parallel"
             (keras.distribution, JAX backend).
         patience: int, early-stopping patience in epochs.
-        split: None, "character" or "word": the seq2seq models' tokens (None: characters). With
-            "word" (or `max_tokens`) the vocabularies are built from the training split.
+        split: None, "character" or "word": the tokens of the seq2seq models and of `char_lm`
+            (None: characters; words: the seq2seq tokenizer separates punctuation, `char_lm`
+            splits at whitespace). For seq2seq, "word" (or `max_tokens`) builds the vocabularies
+            from the training split.
         max_tokens: int or None, the seq2seq vocabularies' most ids (4 special tokens included).
+        sequence_length: int, steps per window of truncated BPTT (`char_lm` only).
     """
 
     model: str
@@ -87,6 +90,7 @@ class TrainConfig:
     patience: int = 5
     split: str = None
     max_tokens: int = None
+    sequence_length: int = 100
 
     def __post_init__(self):
         if self.data is not None:
@@ -122,14 +126,15 @@ class TrainConfig:
             if not recipe.data_file:
                 raise ValueError(f"Model {self.model!r} trains on generated tasks only ({', '.join(tasks_for(self.model))}), "
                                  f"not on a data file. Received: data={self.data!r}")
-            if not os.path.isfile(self.data):
+            text_directory = os.path.isdir(self.data) and recipe.task_kinds == ("language_model",)
+            if not os.path.isfile(self.data) and not text_directory:
                 raise FileNotFoundError(f"No data file at {self.data!r}; {self.model} reads {recipe.data_file}.")
         else:
             _choose("task", self.task, TASKS)
             if self.task not in tasks_for(self.model):
                 raise ValueError(f"Model {self.model!r} cannot be trained on task {self.task!r}. "
                                  f"Valid tasks for it: {', '.join(sorted(tasks_for(self.model)))}")
-        for name in ("epochs", "batch_size", "units", "patience"):
+        for name in ("epochs", "batch_size", "units", "patience", "sequence_length"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`TrainConfig({name}=...)` must be an integer >= 1. Received: {name}={value!r}")
@@ -156,9 +161,12 @@ class TrainConfig:
                                             or self.max_tokens <= 4):
             raise ValueError(f"`TrainConfig(max_tokens=...)` must be None or an integer > 4 (the 4 special tokens "
                              f"count). Received: max_tokens={self.max_tokens!r}")
-        if (self.split is not None or self.max_tokens is not None) and "translation" not in recipe.task_kinds:
-            raise ValueError(f"`TrainConfig(split=..., max_tokens=...)` apply to the seq2seq models, not to "
-                             f"{self.model!r}. Received: split={self.split!r}, max_tokens={self.max_tokens!r}")
+        if self.split is not None and not {"translation", "language_model"} & set(recipe.task_kinds):
+            raise ValueError(f"`TrainConfig(split=...)` applies to the seq2seq models and char_lm, not to "
+                             f"{self.model!r}. Received: split={self.split!r}")
+        if self.max_tokens is not None and "translation" not in recipe.task_kinds:
+            raise ValueError(f"`TrainConfig(max_tokens=...)` applies to the seq2seq models, not to "
+                             f"{self.model!r}. Received: max_tokens={self.max_tokens!r}")
         if check_initializer:
             from rnnzoo.initializers import recurrent_initializer
 
@@ -372,8 +380,12 @@ def train(config, run_dir, *, verbose=1, callbacks=(), log=print):
         ]
         with _strategy_scope(config.distribute):
             model = recipes.build_model(config, data.info)
-            model.fit(*data.train, batch_size=config.batch_size, epochs=config.epochs, shuffle=False,
-                      validation_data=data.validation, callbacks=callbacks, verbose=verbose)
+            if data.family == "language_model":  # tf.data windows, in order; the model resets its state
+                model.fit(data.train[0], epochs=config.epochs, validation_data=data.validation[0],
+                          callbacks=callbacks, verbose=verbose)
+            else:
+                model.fit(*data.train, batch_size=config.batch_size, epochs=config.epochs, shuffle=False,
+                          validation_data=data.validation, callbacks=callbacks, verbose=verbose)
     history = read_history(run_dir)
     _write_json(os.path.join(run_dir, "history.json"), history)
     plot_learning_curve(history, os.path.join(run_dir, "learning_curve.png"),
@@ -408,7 +420,8 @@ def plot_learning_curve(history, path, title="", log=print):
     Returns `path`, or None (saying why through `log`) when there is no history or matplotlib
     cannot be imported.
     """
-    metrics = [m for m in ("loss", "accuracy", "mae", "root_logits_accuracy") if m in history]
+    metrics = [m for m in ("loss", "accuracy", "mae", "root_logits_accuracy", "bits_per_character", "bits_per_word")
+               if m in history]
     if not metrics:
         return None
     try:
@@ -466,12 +479,19 @@ def evaluate(run_dir, verbose=0):
     """Evaluates a finished run on its test split; writes and returns RUN_DIR/evaluation.json.
 
     Seq2seq runs also report `exact_match`, the fraction of test sources translated exactly
-    (greedy decoding).
+    (greedy decoding). Language models report `bits_per_character` (or `bits_per_word`) and
+    `perplexity` over every predicted token of the test text (`test_tokens`), from a zeroed state.
     """
     from rnnzoo.app import recipes
 
     config, model = load_run(run_dir)
     data = recipes.load_data(config)
+    if data.family == "language_model":
+        results = model.evaluate(data.test[0], return_dict=True, verbose=verbose)
+        results = {"model": config.model, "task": config.source, "test_tokens": data.info["tokens"]["test"],
+                   **{k: float(v) for k, v in results.items()}}
+        _write_json(os.path.join(run_dir, "evaluation.json"), results)
+        return results
     x_test, y_test = data.test
     results = model.evaluate(x_test, y_test, batch_size=256, return_dict=True, verbose=verbose)
     num_examples = len(y_test["root_logits"] if isinstance(y_test, dict) else y_test)
@@ -501,6 +521,8 @@ def export_run(run_dir, formats, out="exports", version=None, overwrite=False):
     data = recipes.load_data(config)
     metadata = {"run_dir": os.path.abspath(run_dir), "model": config.model, "task": config.source}
     inputs = recipes.parity_inputs(config, data)
+    if data.family == "language_model":
+        return _export_language_model(model, inputs, formats, out, version, overwrite, metadata)
     if data.family == "translation":
         return _export_seq2seq(model, inputs, data, formats, out, version, overwrite, metadata)
     return export_model(model, inputs, formats, out=out, version=version, overwrite=overwrite, metadata=metadata)
@@ -602,5 +624,58 @@ def _export_seq2seq(model, inputs, data, formats, out, version, overwrite, metad
         })
     for path, final in published:
         export_runs._publish(path, final)
+    export_runs._update_manifest(model_dir, entries)
+    return entries
+
+
+def _export_language_model(model, inputs, formats, out, version, overwrite, metadata, tolerance=1e-5):
+    """`export_run` for a language model: `rnnzoo.export.language_model`, checked by `language_model_parity`."""
+    import datetime
+
+    import keras
+
+    from rnnzoo.export import runs as export_runs
+    from rnnzoo.export import tflite_ops
+    from rnnzoo.export.language_model import export_language_model, language_model_parity
+
+    unsupported = [f for f in formats if f not in ("saved_model", "tflite")]
+    if unsupported or not formats:
+        raise ValueError(f"A language-model run exports as 'saved_model' and/or 'tflite'. Received: formats={list(formats)}")
+    model_dir = os.path.join(out, model.name)
+    os.makedirs(model_dir, exist_ok=True)
+    export_runs._remove_stale_partials(model_dir)
+    v = version if version is not None else export_runs._common_version(model_dir, formats)
+    entries, published = [], []
+    for fmt in formats:  # written and checked under temporary names, renamed when all are complete
+        final = export_runs._artifact_path(model_dir, v, fmt)
+        if os.path.exists(final) and not overwrite:
+            raise FileExistsError(f"{final} exists. Pass `overwrite=True` to replace it, or another `version`.")
+        path = export_runs._partial_path(final)
+        published.append((path, final))
+        export_language_model(model, path, format=fmt)
+        parity = language_model_parity(model, path, inputs)
+        passed = (parity["max_relative_error"] <= tolerance and parity["tokens_equal"]
+                  and parity["texts_equal"] is not False)
+        signatures = {"step": "ids (batch, time) int32, state (batch, units) -> logits, next_state",
+                      "sample": "prompt_ids, noise (batch, steps, vocabulary), temperature -> tokens"}
+        if fmt == "saved_model" and keras.backend.backend() == "tensorflow":
+            signatures = {"generate": "prompt (batch,) string, num_steps, temperature, seed -> text, tokens",
+                          **signatures}
+        entries.append({
+            "format": fmt, "version": v, "path": os.path.relpath(final, model_dir), "model_name": model.name,
+            **metadata, "signatures": signatures,
+            "vocabulary": os.path.basename(os.path.splitext(final)[0] + ".vocabulary.json"),
+            "bytes": os.path.getsize(path) if os.path.isfile(path) else export_runs._size(path), "tflite_ops": tflite_ops(path) if fmt == "tflite" else None,
+            "parity": {"max_abs_error": export_runs._json_number(parity["max_abs_error"]),
+                       "max_relative_error": export_runs._json_number(parity["max_relative_error"]),
+                       "tolerance": tolerance, "passed": bool(passed), "tokens_equal": parity["tokens_equal"],
+                       "texts_equal": parity["texts_equal"], "inputs": [str(tuple(x.shape)) for x in inputs]},
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        })
+    for path, final in published:
+        export_runs._publish(path, final)
+        vocabulary = os.path.splitext(path)[0] + ".vocabulary.json"  # one file for the formats of a version
+        if os.path.exists(vocabulary):
+            os.replace(vocabulary, os.path.splitext(final)[0] + ".vocabulary.json")
     export_runs._update_manifest(model_dir, entries)
     return entries

@@ -6,6 +6,7 @@ only inside functions: `import rnnzoo.export` works without it.
 * `to_saved_model`, `to_tflite`, `to_onnx`: one model to one artifact; every converter takes
   `quantization=None | "float16" | "dynamic_range"`.
 * `export_translator`, `export_decoder`: a `Seq2Seq`'s string and token signatures.
+* `export_language_model`: a `LanguageModel`'s prompt-to-text and numeric (`step`, `sample`) signatures.
 * `run_artifact`, `parity_report`: run any artifact, compare it with Keras.
 * `export_model`: all formats at once, in the `exports/` layout, with a manifest.
 * `rnnzoo.export.matrix`: every zoo entry in every format (the README's export matrix).
@@ -20,6 +21,7 @@ from rnnzoo.export.converters import (
     to_onnx,
     to_tflite,
 )
+from rnnzoo.export.language_model import export_language_model
 from rnnzoo.export.parity import ParityReport, parity_report
 from rnnzoo.export.runs import FORMATS, export_model
 from rnnzoo.export.saved_model import to_saved_model
@@ -31,6 +33,7 @@ __all__ = [
     "ParityReport",
     "export_decoder",
     "export_decoder_tflite",
+    "export_language_model",
     "export_greedy_tflite",
     "export_model",
     "export_translator",

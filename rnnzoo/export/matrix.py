@@ -232,6 +232,19 @@ def _seq2seq(attention):
     return build
 
 
+def char_lm():
+    """`LanguageModel.step` (the `step` signature of `export_language_model`): ids and a state in, logits and state out."""
+    lm = models.LanguageModel(list("abcdé"), embedding_dim=3, units=UNITS, stateful=False)
+    lm.build((None, None))
+    ids = keras.Input((None,), dtype="int32", name="ids")
+    state = keras.Input((UNITS,), name="state")
+    logits, new_state = lm.step(ids, state)
+    rng = _rng(7)
+    batches = [{"ids": rng.integers(0, lm.vocabulary_size, size=(b, t)).astype("int32"),
+                "state": rng.normal(size=(b, UNITS)).astype("float32")} for b, t in SHAPES]
+    return keras.Model({"ids": ids, "state": state}, {"logits": logits, "next_state": new_state}, name="char_lm"), batches
+
+
 def bahdanau_attention():
     query = keras.Input((UNITS,), name="query")
     values = keras.Input((None, FEATURES), name="values")
@@ -346,6 +359,7 @@ CASES = {
     "seq2seq_fixed_context": Case("seq2seq_fixed_context", _seq2seq(False), decoder="greedy",
                                   note="`greedy` token signature"),
     "seq2seq_attention": Case("seq2seq_attention", _seq2seq(True), decoder="greedy", note="`greedy` token signature"),
+    "char_lm": Case("char_lm", char_lm, note="`step` signature: ids and state in, logits and next state out"),
     "bahdanau_attention": Case("bahdanau_attention", bahdanau_attention, SHARED_SOURCE),
     "attention_decoder_cell": Case("attention_decoder_cell", attention_decoder_cell, SHARED_ANNOTATIONS,
                                    note="one step, attention over a dynamic source"),

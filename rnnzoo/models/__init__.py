@@ -36,3 +36,7 @@ __all__ += ["length_models"]
 from rnnzoo.models.seq2seq import MaskedSequenceCrossentropy, Seq2Seq  # noqa: E402
 
 __all__ += ["MaskedSequenceCrossentropy", "Seq2Seq"]
+
+from rnnzoo.models.language_model import BitsPerToken, LanguageModel, Perplexity  # noqa: E402
+
+__all__ += ["BitsPerToken", "LanguageModel", "Perplexity"]
