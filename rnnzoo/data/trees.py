@@ -635,6 +635,90 @@ def tree_dataset(trees, vocabulary, batch_size, *, max_children=2, shuffle=False
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+# -- plain sentences -------------------------------------------------------------------------
+
+BINARIZATIONS = ("left", "right")
+_WORD = re.compile(r"[^ \t\r\x0b\x0c\n]+")
+
+
+def split_sentence(text):
+    """The words of a plain sentence: split at ASCII whitespace only, as the tree tokenizer.
+
+    Space, tab, newline, CR, VT and FF separate words; any other character, Unicode spaces
+    such as U+00A0 included, belongs to a word (`tf.strings.split` splits the same way, so
+    `rnnzoo.models.tree_text.SentenceTree` finds the same words in the graph).
+
+    Example:
+
+    >>> split_sentence(" 8\u00a01/2 hours\tof  fun ")
+    ['8\xa01/2', 'hours', 'of', 'fun']
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"`split_sentence` takes a str. Received: text={text!r}")
+    return _WORD.findall(text)
+
+
+def binarize(words, binarization="left", *, label=0):
+    """A binary `Tree` over `words` by a fixed rule (no parser): the tree a plain sentence gets.
+
+    * `"left"` (left-branching): `(((w0 w1) w2) w3)`, each internal node joins the tree of
+      the words before a word with that word. In pre-order the internal nodes come first, the
+      root at 0: node `j < n - 1` has children `[j + 1, 2n - 2 - j]` and height `n - 1 - j`,
+      and word `i` is node `n - 1 + i`.
+    * `"right"` (right-branching): `(w0 (w1 (w2 w3)))`, the shape English parse trees are
+      closest to: node `2i` (`i < n - 1`) joins word `i` (node `2i + 1`) with the rest
+      (node `2i + 2`), and the last word is node `2n - 2`.
+
+    Either way a sentence of `n` words has `2n - 1` nodes and height `n - 1`; one word is a
+    single leaf. Every node gets `label` (the labels of a sentence are what the model predicts).
+
+    Args:
+        words: non-empty list of str.
+        binarization: `"left"` or `"right"`.
+        label: int, the label of every node.
+
+    Returns:
+        A `Tree`; `encode_trees` numbers its nodes as described above.
+
+    Example:
+
+    >>> str(binarize(["a", "b", "c"], "left")), str(binarize(["a", "b", "c"], "right"))
+    ('(0 (0 (0 a) (0 b)) (0 c))', '(0 (0 a) (0 (0 b) (0 c)))')
+    """
+    if binarization not in BINARIZATIONS:
+        raise ValueError(f"`binarize(binarization=...)` must be one of {list(BINARIZATIONS)}. "
+                         f"Received: binarization={binarization!r}")
+    words = list(words)
+    if not words:
+        raise ValueError("`binarize` needs at least one word. Received: words=[]")
+    leaves = [Tree(label, (), word) for word in words]
+    if binarization == "left":
+        tree = leaves[0]
+        for leaf in leaves[1:]:
+            tree = Tree(label, (tree, leaf))
+    else:
+        tree = leaves[-1]
+        for leaf in reversed(leaves[:-1]):
+            tree = Tree(label, (leaf, tree))
+    return tree
+
+
+def sentence_tree(text, binarization="left"):
+    """The binary tree of a plain sentence: `binarize(split_sentence(text), binarization)`.
+
+    A sentence with no word (empty, or whitespace only) is one leaf whose word is the empty
+    string (`<unk>` for a vocabulary without it), so every sentence has a root. This is the
+    NumPy-side twin of `rnnzoo.models.tree_text.SentenceTree` (tested to agree): encode its
+    result with `encode_trees` to feed a numeric `tree_classifier`.
+
+    Example:
+
+    >>> str(sentence_tree("a lovely  film", "right")), str(sentence_tree(" "))
+    ('(0 (0 a) (0 (0 lovely) (0 film)))', '(0 )')
+    """
+    return binarize(split_sentence(text) or [""], binarization)
+
+
 # -- generated trees ---------------------------------------------------------------------------
 
 POSITIVE_WORDS = ("good", "great", "fun", "lovely", "clever")
