@@ -7,6 +7,7 @@ only inside functions: `import rnnzoo.export` works without it.
   `quantization=None | "float16" | "dynamic_range"`.
 * `export_translator`, `export_decoder`: a `Seq2Seq`'s string and token signatures.
 * `export_language_model`: a `LanguageModel`'s prompt-to-text and numeric (`step`, `sample`) signatures.
+* `export_tree_classifier`: a tree classifier's sentence-to-labels (`classify`) and numeric signatures.
 * `run_artifact`, `parity_report`: run any artifact, compare it with Keras.
 * `export_model`: all formats at once, in the `exports/` layout, with a manifest.
 * `rnnzoo.export.matrix`: every zoo entry in every format (the README's export matrix).
@@ -25,6 +26,7 @@ from rnnzoo.export.language_model import export_language_model
 from rnnzoo.export.parity import ParityReport, parity_report
 from rnnzoo.export.runs import FORMATS, export_model
 from rnnzoo.export.saved_model import to_saved_model
+from rnnzoo.export.tree_classifier import export_tree_classifier
 from rnnzoo.export.seq2seq import export_decoder, export_decoder_tflite, export_greedy_tflite, export_translator
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "export_greedy_tflite",
     "export_model",
     "export_translator",
+    "export_tree_classifier",
     "load_inputs",
     "onnx_ops",
     "parity_report",

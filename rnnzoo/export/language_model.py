@@ -28,7 +28,6 @@ with padding `""` at 0 and `[UNK]` at 1, the split and the separator that joins 
 client of the numeric signatures maps text to ids and back as the model's tokenizer does.
 """
 
-import json
 import os
 import tempfile
 
@@ -36,6 +35,7 @@ import keras
 
 from rnnzoo.export.converters import _check_quantization, to_tflite
 from rnnzoo.export.saved_model import _check_target, write_saved_model
+from rnnzoo.export.vocabulary import write_vocabulary_file
 from rnnzoo.models.language_model import OOV_TOKEN, PAD, SEPARATORS, UNK
 
 LANGUAGE_MODEL_FORMATS = ("saved_model", "tflite")
@@ -85,12 +85,9 @@ def generate_in_graph(model, prompt, num_steps, temperature, seed):
 
 def write_vocabulary(model, path):
     """Writes `<path>.vocabulary.json` (tokens by id, split, separator, special ids); returns its path."""
-    vocabulary_path = os.path.splitext(os.fspath(path).rstrip(os.sep))[0] + ".vocabulary.json"
-    with open(vocabulary_path, "w", encoding="utf-8") as f:
-        json.dump({"tokens": ["", OOV_TOKEN, *model.vocabulary], "split": model.split,
-                   "separator": SEPARATORS[model.split], "special_ids": {"pad": PAD, "unk": UNK},
-                   "units": model.units}, f, indent=1, ensure_ascii=False)
-    return vocabulary_path
+    return write_vocabulary_file(path, {"tokens": ["", OOV_TOKEN, *model.vocabulary], "split": model.split,
+                                        "separator": SEPARATORS[model.split], "special_ids": {"pad": PAD, "unk": UNK},
+                                        "units": model.units})
 
 
 def _write_string_saved_model(model, path):

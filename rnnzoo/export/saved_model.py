@@ -293,7 +293,7 @@ def _jax_endpoint(variables, tf_variables, fn, input_signature, polymorphic_shap
     return tf.function(serve, input_signature=list(input_signature), autograph=False)
 
 
-def write_saved_model(path, model, endpoints, *, name="to_saved_model"):
+def write_saved_model(path, model, endpoints, *, name="to_saved_model", track=()):
     """Writes a SavedModel with several signatures, from either backend.
 
     Args:
@@ -302,6 +302,8 @@ def write_saved_model(path, model, endpoints, *, name="to_saved_model"):
         endpoints: dict `signature name -> (fn, input_signature, polymorphic_shapes or None)`;
             `fn` takes one positional argument per element of `input_signature`.
         name: the public function named in errors.
+        track: layers whose resources the SavedModel must hold besides the variables the
+            endpoints use (TensorFlow backend: a `StringLookup`'s table).
 
     Returns:
         `path`.
@@ -313,6 +315,8 @@ def write_saved_model(path, model, endpoints, *, name="to_saved_model"):
         archive = keras.export.ExportArchive()
         # The model is not `track`ed: its weights are found through the endpoints, and tracking a
         # subclassed model with dict inputs makes TensorFlow trace a default signature it cannot call.
+        for layer in track:
+            archive.track(layer)
         for signature, (fn, input_signature, _) in endpoints.items():
             archive.add_endpoint(signature, fn, input_signature=list(input_signature))
         archive.write_out(path, verbose=False)

@@ -24,7 +24,6 @@ backend, as a SavedModel, TFLite (builtin ops only) or ONNX, with the vocabulari
 maps tokens to ids with that file, as `Seq2Seq.encode_source` does).
 """
 
-import json
 import os
 import tempfile
 
@@ -32,6 +31,7 @@ import keras
 
 from rnnzoo.export.converters import _check_quantization, convert_on_tensorflow, to_onnx, to_tflite
 from rnnzoo.export.saved_model import _check_target, write_saved_model
+from rnnzoo.export.vocabulary import write_vocabulary_file
 from rnnzoo.models.seq2seq.seq2seq_tokenizer import END, PAD, START, UNK
 
 DECODER_FORMATS = ("saved_model", "tflite", "onnx")
@@ -132,12 +132,10 @@ def decoder_function(model, method="greedy", beam_width=4, length_penalty=0.6):
 
 def write_vocabulary(model, path):
     """Writes the source and target vocabularies (id -> token, specials first) as JSON; returns the path."""
-    vocabulary_path = os.path.splitext(path.rstrip(os.sep))[0] + ".vocabulary.json"
-    with open(vocabulary_path, "w") as f:
-        json.dump({"source": model.source_tokenizer.tokens, "target": model.target_tokenizer.tokens,
-                   "split": model.split, "special_ids": {"pad": PAD, "unk": UNK, "start": START, "end": END},
-                   "max_source_length": model.max_source_length}, f, indent=1)
-    return vocabulary_path
+    return write_vocabulary_file(path, {"source": model.source_tokenizer.tokens, "target": model.target_tokenizer.tokens,
+                                        "split": model.split,
+                                        "special_ids": {"pad": PAD, "unk": UNK, "start": START, "end": END},
+                                        "max_source_length": model.max_source_length})
 
 
 def export_decoder(model, path, *, method="greedy", format="saved_model", beam_width=4, length_penalty=0.6,

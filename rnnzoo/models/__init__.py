@@ -40,3 +40,13 @@ __all__ += ["MaskedSequenceCrossentropy", "Seq2Seq"]
 from rnnzoo.models.language_model import BitsPerToken, LanguageModel, Perplexity  # noqa: E402
 
 __all__ += ["BitsPerToken", "LanguageModel", "Perplexity"]
+
+from rnnzoo.models.tree_text import (  # noqa: E402
+    SentenceTree,
+    TextTreeClassifier,
+    TreeLabels,
+    sentence_tree_inputs,
+    tree_classifier_for_text,
+)
+
+__all__ += ["SentenceTree", "TextTreeClassifier", "TreeLabels", "sentence_tree_inputs", "tree_classifier_for_text"]
