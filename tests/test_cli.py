@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 
@@ -242,6 +243,20 @@ def test_tree_classifier_from_a_tree_file_trains_evaluates_exports_and_resumes(t
     manifest = json.loads((tmp_path / "exports" / "tree_classifier" / "manifest.json").read_text())
     assert [e["format"] for e in manifest] == ["saved_model", "tflite"]
     assert all(e["parity"]["passed"] and e["parity"]["max_relative_error"] <= 1e-5 for e in manifest), manifest
+    vocabulary = json.loads((tmp_path / "exports" / "tree_classifier" / "1.vocabulary.json").read_text(encoding="utf-8"))
+    assert vocabulary["tokens"] == data["tokens"] and vocabulary["binarization"] == "left"
+    import tensorflow as tf  # the SavedModel also takes sentences (`classify`), as the text model does
+
+    served = tf.saved_model.load(str(tmp_path / "exports" / "tree_classifier" / "1"))
+    texts = ["not good", "", "a very bad film"]
+    classified = served.signatures["classify"](text=tf.constant(texts))
+    assert classified["num_nodes"].numpy().tolist() == [3, 1, 7]
+    from rnnzoo.data import trees as T
+
+    encoded = T.encode_trees([T.sentence_tree(t) for t in texts], T.Vocabulary(data["tokens"][2:]))
+    run_model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    expected = run_model.predict_on_batch(T.split_inputs_targets(encoded)[0])["root_logits"]
+    np.testing.assert_allclose(classified["root_logits"].numpy(), expected, atol=1e-5)
 
     assert main(args) == 0  # a finished run: no second training, no new history rows
     out = capsys.readouterr().out

@@ -525,7 +525,31 @@ def export_run(run_dir, formats, out="exports", version=None, overwrite=False):
         return _export_language_model(model, inputs, formats, out, version, overwrite, metadata)
     if data.family == "translation":
         return _export_seq2seq(model, inputs, data, formats, out, version, overwrite, metadata)
+    if data.family == "tree":
+        return _export_tree_classifier(model, inputs, data, formats, out, version, overwrite, metadata)
     return export_model(model, inputs, formats, out=out, version=version, overwrite=overwrite, metadata=metadata)
+
+
+def _export_tree_classifier(model, inputs, data, formats, out, version, overwrite, metadata):
+    """`export_run` for a tree classifier: `export_model`, with the SavedModel's `classify` signature
+    (sentences in, TensorFlow backend; `rnnzoo.export.export_tree_classifier`) and the vocabulary file
+    `<version>.vocabulary.json` beside the artifacts."""
+    import keras
+
+    from rnnzoo.export import export_model
+    from rnnzoo.export.tree_classifier import tree_saved_model_writer, write_tree_vocabulary
+
+    tokens = data.info["tokens"]
+    writer = tree_saved_model_writer(model, tokens) if keras.backend.backend() == "tensorflow" else None
+    entries = export_model(model, inputs, formats, out=out, version=version, overwrite=overwrite, metadata=metadata,
+                           saved_model_writer=writer)
+    from rnnzoo.data.trees import Vocabulary
+
+    model_dir = os.path.join(out, model.name)
+    for entry in entries:  # one file per version (`1/` and `1.tflite` share `1.vocabulary.json`)
+        write_tree_vocabulary(Vocabulary(tokens[2:], unknown_token=tokens[1]), "left",
+                              os.path.join(model_dir, entry["path"]))
+    return entries
 
 
 def _relative_error(got, expected):

@@ -84,7 +84,7 @@ def _next_version(model_dir, fmt):
 
 
 def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports", version=None, overwrite=False,
-                 tolerance=None, fresh_process=False, metadata=None, polymorphic_shapes=None):
+                 tolerance=None, fresh_process=False, metadata=None, polymorphic_shapes=None, saved_model_writer=None):
     """Exports a Keras model in the zoo's layout and checks each artifact against it.
 
     Layout (TF Serving reads `<model>/<version>/` directly):
@@ -115,6 +115,9 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
         fresh_process: run each artifact in a new Python process for the parity check.
         metadata: dict merged into each manifest entry (e.g. the run it came from).
         polymorphic_shapes: as `to_saved_model` (JAX backend: inputs that share a length).
+        saved_model_writer: None, or `writer(path)` writing the published SavedModel instead of
+            `to_saved_model` (e.g. with more signatures; its `serving_default` must be the
+            model's, which the parity check runs). TFLite and ONNX still convert `to_saved_model`'s.
 
     Returns:
         The list of manifest entries written; each has `path` (relative to `<out>/<model.name>`),
@@ -149,10 +152,13 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
                     to_onnx(model, path, quantization=quantization)
                 default_tolerance, ops, size = FORMATS[fmt]["tolerance"], onnx_ops(path), os.path.getsize(path)
             else:
-                if saved_model is None:
+                if saved_model is None and not (fmt == "saved_model" and saved_model_writer is not None):
                     saved_model = to_saved_model(model, os.path.join(tmp, "saved_model"),
                                                  polymorphic_shapes=polymorphic_shapes)
-                if fmt == "saved_model":
+                if fmt == "saved_model" and saved_model_writer is not None:
+                    saved_model_writer(path)
+                    default_tolerance, ops, size = 1e-5, None, _size(path)
+                elif fmt == "saved_model":
                     shutil.copytree(saved_model, path)
                     default_tolerance, ops, size = 1e-5, None, _size(path)
                 else:

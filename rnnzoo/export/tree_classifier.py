@@ -99,20 +99,32 @@ def export_tree_classifier(model, path, *, vocabulary=None, binarization="left",
     numeric, text_model, vocabulary, binarization = _parts(model, vocabulary, binarization)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if format == "saved_model":
-        endpoints = _numeric_endpoint(numeric)
-        track = ()
-        if text_model is not None:
-            import tensorflow as tf
-
-            def classify(text):
-                return text_model(text, training=False)
-
-            endpoints["classify"] = (classify, [tf.TensorSpec((None,), tf.string, name="text")], None)
-            track = (text_model.sentence_tree.lookup,)
-        write_saved_model(path, numeric, endpoints, name="export_tree_classifier", track=track)
+        _write_saved_model(numeric, text_model, path)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             saved_model = to_saved_model(numeric, os.path.join(tmp, "saved_model"))  # the numeric signature
             to_tflite(saved_model, path, quantization=quantization)
     write_tree_vocabulary(vocabulary, binarization, path)
     return path
+
+
+def _write_saved_model(numeric, text_model, path):
+    endpoints, track = _numeric_endpoint(numeric), ()
+    if text_model is not None:
+        import tensorflow as tf
+
+        def classify(text):
+            return text_model(text, training=False)
+
+        endpoints["classify"] = (classify, [tf.TensorSpec((None,), tf.string, name="text")], None)
+        track = (text_model.sentence_tree.lookup,)
+    return write_saved_model(path, numeric, endpoints, name="export_tree_classifier", track=track)
+
+
+def tree_saved_model_writer(model, vocabulary, binarization="left"):
+    """`writer(path)`: writes `export_tree_classifier`'s SavedModel (no vocabulary file) at `path`.
+
+    For `rnnzoo.export.export_model(saved_model_writer=...)`, which checks and publishes it.
+    """
+    numeric, text_model, _, _ = _parts(model, vocabulary, binarization)
+    return lambda path: _write_saved_model(numeric, text_model, path)
