@@ -118,7 +118,7 @@ def test_text_model_saves_exports_and_equals_the_numeric_model(tmp_path):
 
     text_model.save(tmp_path / "text.keras")
     loaded = keras.saving.load_model(tmp_path / "text.keras")  # no custom_objects
-    assert isinstance(loaded, TextTreeClassifier) and loaded.sentence_tree.binarization == "right"
+    assert isinstance(loaded, TextTreeClassifier) and loaded.text_layer.binarization == "right"
     reloaded = _numpy(loaded(np.array(SENTENCES)))
     for key in got:
         np.testing.assert_array_equal(reloaded[key], got[key], err_msg=key)
@@ -157,4 +157,4 @@ def test_text_model_errors():
         tree_classifier_for_text(ternary, vocabulary)
     # a run's `data.json` tokens work as well as the `Vocabulary`
     text_model = tree_classifier_for_text(tree_classifier(4, 3, units=4, embedding_dim=2), vocabulary.tokens)
-    assert text_model.sentence_tree.vocabulary == ["a", "b"]
+    assert text_model.text_layer.vocabulary == ["a", "b"]

@@ -49,11 +49,11 @@ def _parts(model, vocabulary, binarization):
         if vocabulary is not None:
             raise ValueError("`export_tree_classifier(vocabulary=...)` is for a numeric `tree_classifier`; a text model "
                              "holds its own. Received: a `TextTreeClassifier` and a vocabulary")
-        layer = model.sentence_tree
+        layer = model.text_layer
         from rnnzoo.data.trees import Vocabulary
 
         words = Vocabulary(layer.vocabulary, unknown_token=layer.unknown_token, lowercase=layer.lowercase)
-        return model.tree_model, model, words, layer.binarization
+        return model.tree_model, model, words, getattr(layer, "binarization", None)
     if vocabulary is None:
         raise ValueError("`export_tree_classifier` needs the vocabulary of a numeric `tree_classifier` (or a model "
                          "from `tree_classifier_for_text`). Received: vocabulary=None")
@@ -64,9 +64,13 @@ def _parts(model, vocabulary, binarization):
 
 
 def write_tree_vocabulary(vocabulary, binarization, path):
-    """Writes `<path>.vocabulary.json` for a tree classifier (see the module docstring); returns its path."""
+    """Writes `<path>.vocabulary.json` for a tree classifier (see the module docstring); returns its path.
+
+    `binarization` None: the `classify` signature takes bracketed trees (`input_format="bracketed"`)."""
     return write_vocabulary_file(path, {"tokens": vocabulary.tokens, "unknown_token": vocabulary.unknown_token,
-                                        "lowercase": vocabulary.lowercase, "binarization": binarization,
+                                        "lowercase": vocabulary.lowercase,
+                                        "input_format": "sentence" if binarization else "bracketed",
+                                        "binarization": binarization,
                                         "split": "ascii_whitespace", "special_ids": {"pad": 0, "unk": 1}})
 
 
@@ -117,7 +121,7 @@ def _write_saved_model(numeric, text_model, path):
             return text_model(text, training=False)
 
         endpoints["classify"] = (classify, [tf.TensorSpec((None,), tf.string, name="text")], None)
-        track = (text_model.sentence_tree.lookup,)
+        track = (text_model.text_layer.lookup,)
     return write_saved_model(path, numeric, endpoints, name="export_tree_classifier", track=track)
 
 

@@ -42,6 +42,7 @@ from rnnzoo.models.language_model import BitsPerToken, LanguageModel, Perplexity
 __all__ += ["BitsPerToken", "LanguageModel", "Perplexity"]
 
 from rnnzoo.models.tree_text import (  # noqa: E402
+    BracketedTree,
     SentenceTree,
     TextTreeClassifier,
     TreeLabels,
@@ -49,4 +50,4 @@ from rnnzoo.models.tree_text import (  # noqa: E402
     tree_classifier_for_text,
 )
 
-__all__ += ["SentenceTree", "TextTreeClassifier", "TreeLabels", "sentence_tree_inputs", "tree_classifier_for_text"]
+__all__ += ["BracketedTree", "SentenceTree", "TextTreeClassifier", "TreeLabels", "sentence_tree_inputs", "tree_classifier_for_text"]
