@@ -158,3 +158,51 @@ def test_text_model_errors():
     # a run's `data.json` tokens work as well as the `Vocabulary`
     text_model = tree_classifier_for_text(tree_classifier(4, 3, units=4, embedding_dim=2), vocabulary.tokens)
     assert text_model.text_layer.vocabulary == ["a", "b"]
+
+
+GOOD_LINES = [
+    "(3 (2 It) (4 (4 (2 's) (4 (3 (2 a) (4 lovely)) (2 film))) (2 .)))",
+    "(2 8\u00a01\\/2)",  # one leaf; U+00A0 inside the word
+    "(1 (2 a) (0 (1 Not) (4 Été)))",
+    " ( 4  (3 unseen)(2 a) ) ",  # spacing, an unknown word
+    "(0 (1 (2 (3 (4 good) (4 good)) (1 a)) (2 film)) (3 It))",
+]
+BAD_LINES = ["", "(3 (2 a)", "(3 (2 a)))", "(3 a b)", "(3 a (2 b))", "(3 (2 a) b)", "(x (2 a))", "(3 )", "()",
+             "(2 a) (2 b)", "a", "(3 (2 a) (2 b) (2 c))", "(99999999999 a)", ")(", "(3 ((2 a)))"]
+
+
+@pytest.mark.slow
+@pytest.mark.tensorflow  # string ops
+def test_bracketed_trees_parse_in_the_graph_as_in_python(tmp_path):
+    from rnnzoo import export
+    from rnnzoo.models import BracketedTree, tree_classifier_for_text
+
+    trees = [T.parse_tree(line) for line in GOOD_LINES]
+    for line in BAD_LINES:  # each is rejected by the Python reader or encoder too
+        with pytest.raises(ValueError):
+            T.encode_trees([T.parse_tree(line)], T.Vocabulary([]))
+    vocabulary = T.build_vocabulary(trees[:3])
+    got = _numpy(BracketedTree.from_vocabulary(vocabulary)(np.array(GOOD_LINES + BAD_LINES)))
+    expected = T.encode_trees(trees, vocabulary)
+    for key in ("token_ids", "children", "schedule", "labels"):  # good trees first: the same widths
+        np.testing.assert_array_equal(got[key][: len(trees)], expected[key], err_msg=key)
+    assert got["valid"].tolist() == [True] * len(trees) + [False] * len(BAD_LINES)
+    assert got["num_nodes"].tolist() == [t.num_nodes for t in trees] + [0] * len(BAD_LINES)
+    assert (got["labels"][len(trees):] == -1).all() and (got["children"][len(trees):] == -1).all()
+
+    model = tree_classifier(len(vocabulary), 5, units=8, embedding_dim=4)
+    text_model = tree_classifier_for_text(model, vocabulary, input_format="bracketed")
+    out = _numpy(text_model(np.array(GOOD_LINES + BAD_LINES)))
+    numeric = model.predict_on_batch(T.split_inputs_targets(expected)[0])
+    np.testing.assert_allclose(out["root_logits"][: len(trees)], numeric["root_logits"], atol=1e-6)
+    assert np.isnan(out["root_logits"][len(trees):]).all() and (out["root_label"][len(trees):] == -1).all()
+    text_model.save(tmp_path / "bracketed.keras")
+    saved_model = export.export_tree_classifier(keras.saving.load_model(tmp_path / "bracketed.keras"),
+                                                str(tmp_path / "1"))
+    import tensorflow as tf
+
+    served = tf.saved_model.load(saved_model).signatures["classify"](text=tf.constant(GOOD_LINES + BAD_LINES))
+    np.testing.assert_allclose(served["root_logits"].numpy(), out["root_logits"], atol=1e-6)  # NaN where NaN
+    np.testing.assert_array_equal(served["labels"].numpy(), out["labels"])
+    written = json.loads((tmp_path / "1.vocabulary.json").read_text(encoding="utf-8"))
+    assert written["input_format"] == "bracketed" and written["binarization"] is None
