@@ -8,7 +8,8 @@
     `root_logits` `(batch, num_classes)`, `node_labels` `(batch, N)` int32 (-1 at padding
     nodes), `root_label` `(batch,)` int32, `num_nodes` `(batch,)` int32: the
     `rnnzoo.models.tree_text.tree_classifier_for_text` model (split at ASCII whitespace,
-    lookup, binarization, all in the graph);
+    lookup, binarization, all in the graph; or, for a model made with
+    `input_format="bracketed"`, one bracketed tree per string, also returning `labels` and `valid`);
   - `serving_default`: the numeric signature `rnnzoo.export.to_saved_model` writes for a
     `tree_classifier`: `token_ids`, `children`, `schedule` -> `node_logits`, `root_logits`.
   On the JAX backend (no string ops through jax2tf) the SavedModel holds `serving_default` only.

@@ -15,6 +15,9 @@ graph, so the `.keras` file and the exported SavedModel take strings:
    schedule are computed from the number of words `n` by `sentence_tree_inputs` (`keras.ops`).
 2. The numeric model computes the node and root logits; `TreeLabels` adds the argmax labels.
 
+With `input_format="bracketed"`, `BracketedTree` replaces step 1: each string is one bracketed
+tree (an SST line), parsed in the graph into the same arrays as `parse_tree` + `encode_trees`.
+
 The same sentence through `rnnzoo.data.trees.sentence_tree` + `encode_trees` gives the same
 arrays (tested), so the node numbering is `encode_trees`' pre-order: for `binarization="left"`
 the internal nodes `0 .. n - 2` (the root 0) then the words at `n - 1 .. 2n - 2`; for `"right"`
