@@ -44,7 +44,7 @@ def _numeric_endpoint(numeric):
 
 def _parts(model, vocabulary, binarization):
     """`(numeric model, text model or None, Vocabulary, binarization)` of what the caller gave."""
-    from rnnzoo.models.tree_text import TextTreeClassifier, _as_vocabulary, tree_classifier_for_text
+    from rnnzoo.models.tree_text import TextTreeClassifier, as_vocabulary, tree_classifier_for_text
 
     if isinstance(model, TextTreeClassifier):
         if vocabulary is not None:
@@ -58,7 +58,7 @@ def _parts(model, vocabulary, binarization):
     if vocabulary is None:
         raise ValueError("`export_tree_classifier` needs the vocabulary of a numeric `tree_classifier` (or a model "
                          "from `tree_classifier_for_text`). Received: vocabulary=None")
-    vocabulary = _as_vocabulary(vocabulary)
+    vocabulary = as_vocabulary(vocabulary, "export_tree_classifier")
     text_model = tree_classifier_for_text(model, vocabulary, binarization) if keras.backend.backend() == "tensorflow" \
         else None
     return model, text_model, vocabulary, binarization

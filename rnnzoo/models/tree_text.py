@@ -443,12 +443,13 @@ class TextTreeClassifier(keras.Model):
         return result
 
 
-def _as_vocabulary(vocabulary):
+def as_vocabulary(vocabulary, name="tree_classifier_for_text"):
+    """A `rnnzoo.data.trees.Vocabulary` from itself or from its `tokens` list (`"<pad>"`, unknown, words)."""
     if isinstance(vocabulary, Vocabulary):
         return vocabulary
     if isinstance(vocabulary, (list, tuple)) and len(vocabulary) >= 2 and vocabulary[0] == PAD_TOKEN:
         return Vocabulary(vocabulary[2:], unknown_token=vocabulary[1])  # `Vocabulary.tokens` (a run's data.json)
-    raise TypeError("`tree_classifier_for_text(vocabulary=...)` must be a `rnnzoo.data.trees.Vocabulary` or its "
+    raise TypeError(f"`{name}(vocabulary=...)` must be a `rnnzoo.data.trees.Vocabulary` or its "
                     f"`tokens` list ('{PAD_TOKEN}' first). Received: vocabulary={str(vocabulary)[:80]}")
 
 
@@ -482,7 +483,7 @@ def tree_classifier_for_text(model, vocabulary, binarization="left", *, input_fo
         raise ValueError(f"`tree_classifier_for_text(input_format=...)` must be one of {list(INPUT_FORMATS)}. "
                          f"Received: input_format={input_format!r}")
     _check_binarization(binarization, "tree_classifier_for_text")
-    vocabulary = _as_vocabulary(vocabulary)
+    vocabulary = as_vocabulary(vocabulary)
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError("`tree_classifier_for_text` needs the TensorFlow backend (string ops); on "
                            f"{keras.backend.backend()}, encode sentences with `rnnzoo.data.trees.sentence_tree` and "
