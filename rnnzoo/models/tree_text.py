@@ -24,8 +24,9 @@ the internal nodes `0 .. n - 2` (the root 0) then the words at `n - 1 .. 2n - 2`
 node `2i` joins word `i` (node `2i + 1`) with the rest, the last word at `2n - 2`.
 
 The string layer runs TensorFlow string ops (as Keras's `StringLookup` does), so the text
-model runs and exports on the TensorFlow backend; on JAX, encode sentences with
-`rnnzoo.data.trees.sentence_tree` and call the numeric model.
+model runs and exports on the TensorFlow backend; on JAX (where its `.keras` file loads but
+raises when called), encode sentences with `rnnzoo.data.trees.sentence_tree` and call the
+numeric model (`TextTreeClassifier.tree_model`).
 """
 
 import keras
@@ -394,6 +395,13 @@ class TextTreeClassifier(keras.Model):
     different sizes (NaN logits, label -1) instead of failing to concatenate them, and
     `tree_model` / `text_layer` give the wrapped numeric model and the string layer.
     """
+
+    def __call__(self, *args, **kwargs):
+        if keras.backend.backend() != "tensorflow":  # a `.keras` file loads on any backend; strings run on TF
+            raise RuntimeError(f"`TextTreeClassifier` runs on the TensorFlow backend (string ops); on "
+                               f"{keras.backend.backend()}, call its `tree_model` on `rnnzoo.data.trees.encode_trees` "
+                               f"arrays. Received backend: {keras.backend.backend()}")
+        return super().__call__(*args, **kwargs)
 
     @property
     def tree_model(self):
