@@ -25,6 +25,18 @@ def _check_quantization(name, quantization):
         )
 
 
+def check_format(name, format, formats, quantization=None):
+    """Raises a `ValueError` naming `name` for a `format` not in `formats`, or a quantization
+    that is not one of `QUANTIZATIONS` or is asked of a SavedModel (which holds float32)."""
+    if format not in formats:
+        raise ValueError(f"`{name}(format=...)` must be one of {list(formats)}. Received: format={format!r}")
+    _check_quantization(name, quantization)
+    if format == "saved_model" and quantization is not None:
+        quantized = " and ".join({"tflite": "TFLite", "onnx": "ONNX"}[f] for f in formats if f != "saved_model")
+        raise ValueError(f"`{name}(quantization=...)` applies to {quantized}, not to a SavedModel. "
+                         f"Received: quantization={quantization!r}")
+
+
 def _warn_if_unchanged(name, quantization, path):
     """Says so when a quantization left every weight in float32 (a small model)."""
     if quantization is None:

@@ -33,7 +33,7 @@ import tempfile
 
 import keras
 
-from rnnzoo.export.converters import _check_quantization, to_tflite
+from rnnzoo.export.converters import check_format, to_tflite
 from rnnzoo.export.saved_model import _check_target, write_saved_model
 from rnnzoo.export.vocabulary import write_vocabulary_file
 from rnnzoo.models.language_model import OOV_TOKEN, PAD, SEPARATORS, UNK
@@ -120,13 +120,7 @@ def export_language_model(model, path, *, format="saved_model", quantization=Non
     Returns:
         `path`; the vocabulary is at `<path without extension>.vocabulary.json`.
     """
-    if format not in LANGUAGE_MODEL_FORMATS:
-        raise ValueError(f"`export_language_model(format=...)` must be one of {list(LANGUAGE_MODEL_FORMATS)}. "
-                         f"Received: format={format!r}")
-    _check_quantization("export_language_model", quantization)
-    if format == "saved_model" and quantization is not None:
-        raise ValueError("`export_language_model(quantization=...)` applies to TFLite, not to a SavedModel. "
-                         f"Received: quantization={quantization!r}")
+    check_format("export_language_model", format, LANGUAGE_MODEL_FORMATS, quantization)
     if not getattr(model, "built", False):
         raise ValueError("`export_language_model` needs a built model: call it on ids once, or `model.build((batch, "
                          "None))`. Received: an unbuilt model")

@@ -29,7 +29,7 @@ import tempfile
 
 import keras
 
-from rnnzoo.export.converters import _check_quantization, convert_on_tensorflow, to_onnx, to_tflite
+from rnnzoo.export.converters import check_format, convert_on_tensorflow, to_onnx, to_tflite
 from rnnzoo.export.saved_model import _check_target, write_saved_model
 from rnnzoo.export.vocabulary import write_vocabulary_file
 from rnnzoo.models.seq2seq.seq2seq_tokenizer import END, PAD, START, UNK
@@ -159,12 +159,7 @@ def export_decoder(model, path, *, method="greedy", format="saved_model", beam_w
         `path`.
     """
     signature = decoder_signature(method)
-    if format not in DECODER_FORMATS:
-        raise ValueError(f"`export_decoder(format=...)` must be one of {list(DECODER_FORMATS)}. Received: format={format!r}")
-    _check_quantization("export_decoder", quantization)
-    if format == "saved_model" and quantization is not None:
-        raise ValueError("`export_decoder(quantization=...)` applies to TFLite and ONNX, not to a SavedModel. "
-                         f"Received: quantization={quantization!r}")
+    check_format("export_decoder", format, DECODER_FORMATS, quantization)
     _check_target(path, "export_decoder")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if format == "onnx" and keras.backend.backend() != "tensorflow":

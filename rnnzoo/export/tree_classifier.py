@@ -28,7 +28,7 @@ import tempfile
 
 import keras
 
-from rnnzoo.export.converters import _check_quantization, to_tflite
+from rnnzoo.export.converters import check_format, to_tflite
 from rnnzoo.export.saved_model import _check_target, default_input_signature, to_saved_model, write_saved_model
 from rnnzoo.export.vocabulary import write_vocabulary_file
 
@@ -93,13 +93,7 @@ def export_tree_classifier(model, path, *, vocabulary=None, binarization="left",
     """
     if format is None:
         format = "tflite" if os.fspath(path).endswith(".tflite") else "saved_model"
-    if format not in TREE_FORMATS:
-        raise ValueError(f"`export_tree_classifier(format=...)` must be one of {list(TREE_FORMATS)}. "
-                         f"Received: format={format!r}")
-    _check_quantization("export_tree_classifier", quantization)
-    if format == "saved_model" and quantization is not None:
-        raise ValueError("`export_tree_classifier(quantization=...)` applies to TFLite, not to a SavedModel. "
-                         f"Received: quantization={quantization!r}")
+    check_format("export_tree_classifier", format, TREE_FORMATS, quantization)
     _check_target(path, "export_tree_classifier")
     numeric, text_model, vocabulary, binarization = _parts(model, vocabulary, binarization)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
