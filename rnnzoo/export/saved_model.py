@@ -278,7 +278,9 @@ def _guard_shapes(args, input_signature, polymorphic_shapes):
             flat_args[i] = tf.concat([x, tf.zeros(tf.concat([[missing], tf.shape(x)[1:]], 0), x.dtype)], 0)
     elif one is not None:  # no batch to pad: the check still runs before the model
         x = flat_args[batched[0]]
-        flat_args[batched[0]] = tf.ensure_shape(tf.reshape(x, tf.shape(x) * one), x.shape)
+        checked = tf.reshape(x, tf.shape(x) * one)
+        checked.set_shape(x.shape)  # (`tf.ensure_shape` does not convert to TFLite)
+        flat_args[batched[0]] = checked
     with tf.control_dependencies(checks):
         flat_args = [tf.identity(x) for x in flat_args]
     return tree.pack_sequence_as(list(args), flat_args), batch
