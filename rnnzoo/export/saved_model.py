@@ -1,7 +1,10 @@
 """Keras model -> SavedModel, from the TensorFlow or the JAX backend, with named endpoints.
 
-On TensorFlow the SavedModel is Keras's (`keras.export.ExportArchive`). On JAX it is written
-here with `jax2tf`, for two reasons Keras's JAX export cannot serve:
+On TensorFlow the SavedModel is Keras's (`keras.export.ExportArchive`). On both backends every
+numeric signature is wrapped in a guard for sizes 0 (`_guard_shapes`): a batch of 0 returns an
+empty batch, also from the `.tflite` file in a bare LiteRT interpreter, and an empty time (node,
+token) axis is an error. On JAX the SavedModel is written here with `jax2tf`, for reasons Keras's
+JAX export cannot serve:
 
 * Keras's exported function re-assigns every non-trainable variable after each call. Keras's
   own cells (`GRUCell`, `LSTMCell`, `SimpleRNNCell`) own a `uint32` seed-generator state, so
