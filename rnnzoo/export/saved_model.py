@@ -27,6 +27,7 @@ JAX export cannot serve:
 """
 
 import contextlib
+import functools
 import itertools
 import os
 import string
@@ -267,7 +268,8 @@ def _guard_shapes(args, input_signature, polymorphic_shapes):
     one = None
     if empty_axes:
         with tf.control_dependencies(checks):  # TensorFlow: the assertion's message comes first
-            one = tf.gather(tf.ones([1], tf.int32), tf.add_n(empty_axes))  # 1, or out of range
+            # (Adds, not `add_n`: ONNX's `Sum` takes no integers.)
+            one = tf.gather(tf.ones([1], tf.int32), functools.reduce(tf.add, empty_axes))  # 1, or out of range
     batched = [i for i, dims in enumerate(names) if dims]
     batch_names = {names[i][0] for i in batched}
     batch = None
