@@ -106,6 +106,32 @@ def check_sequence_inputs(layer, inputs_shape, inputs_dtype=None, features=None,
             )
 
 
+def check_cell_call(cell, inputs, states=None):
+    """A cell called by hand (one step): its input's feature size and its states' sizes.
+
+    Checked on static shapes against what the cell was built for (its input kernel `U`, its
+    `state_size`), so that a mistake is a Keras-style error instead of a size-incompatible matmul.
+    """
+    name = type(cell).__name__
+    kernel = getattr(cell, "U", None)
+    shape = tuple(inputs.shape)
+    features = None if kernel is None else kernel.shape[0]
+    if features is not None and shape and shape[-1] is not None and shape[-1] != features:
+        raise ValueError(
+            f"`{name}` was built for inputs with {features} features (last axis) but received "
+            f"{shape[-1]}. Received: inputs.shape={shape}"
+        )
+    if states is None:
+        return
+    flat = list(states) if isinstance(states, (list, tuple)) else [states]
+    for i, (state, size) in enumerate(zip(flat, state_sizes(cell))):
+        received = tuple(state.shape)
+        if isinstance(size, int) and received and received[-1] is not None and received[-1] != size:
+            raise ValueError(
+                f"`{name}` expects `states[{i}]` of shape (batch, {size}). Received: states[{i}].shape={received}"
+            )
+
+
 def sequence_output_mask(layer, mask, num_states):
     """What a recurrent layer's `compute_mask` returns: the input mask on the sequence output
     (reversed with `go_backwards`, as the outputs are), None without `return_sequences`, and

@@ -74,8 +74,9 @@ def _tf_at_least_one_step(xs):
 
     Layers check a static length themselves; a length known only when the graph runs (`predict`,
     a SavedModel signature) is checked here, with an error that says what is wrong instead of an
-    out-of-range gather deep in the loop. (The TFLite converter drops the check: rnnzoo's artifact
-    runner refuses a zero-length input before LiteRT sees it.)
+    out-of-range gather deep in the loop. (The TFLite converter drops the check; the exported
+    signatures fail in LiteRT on purpose, see `rnnzoo.export.saved_model._guard_shapes`, and
+    rnnzoo's artifact runner refuses a zero-length input before LiteRT sees it.)
     """
     import tensorflow as tf
 

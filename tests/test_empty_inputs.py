@@ -6,6 +6,9 @@ fail there with an out-of-range slice), one that says "at least one time step": 
 ValueError from the layer), in a TF graph or a SavedModel signature (an assertion in the graph),
 and from rnnzoo's artifact runner for every format (LiteRT has no assertions, so the runner checks
 before LiteRT runs).
+
+A user of the bare LiteRT interpreter (no rnnzoo) gets the same empty batch, from the signature
+itself, and at 0 time steps a failure of LiteRT (the message cannot say why; rnnzoo's runner can).
 """
 
 import keras
@@ -72,6 +75,46 @@ def test_saved_model_signature_itself_refuses_zero_time_steps(exported):
         signature(**{name: tf.zeros((2, 0, 3))})
     outputs = signature(**{name: tf.zeros((0, 7, 3))})
     assert sorted(tuple(v.shape) for v in outputs.values()) == [(0, 4), (0, 7, 2)]
+
+
+def bare_litert(path, x):
+    """Runs a `.tflite` file as a user without rnnzoo would: resize, allocate, set, invoke, get."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    (detail,) = interpreter.get_input_details()
+    interpreter.resize_tensor_input(detail["index"], x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(detail["index"], x)
+    interpreter.invoke()
+    return [interpreter.get_tensor(o["index"]) for o in interpreter.get_output_details()]
+
+
+def test_bare_litert_interpreter_returns_an_empty_batch(exported):
+    from ai_edge_litert.interpreter import Interpreter
+
+    model, artifacts = exported
+    outputs = bare_litert(artifacts["tflite"], np.zeros((0, 5, 3), "float32"))
+    assert sorted(shapes(outputs)) == [(0, 4), (0, 5, 2)]
+    runner = Interpreter(model_path=artifacts["tflite"]).get_signature_runner()
+    (name,) = runner.get_input_details()
+    outputs = runner(**{name: np.zeros((0, 7, 3), "float32")})
+    assert sorted(shapes(outputs.values())) == [(0, 4), (0, 7, 2)]
+    # The row added for a batch of 0 is not added to a batch of 1 or more.
+    x = np.random.default_rng(1).normal(size=(3, 6, 3)).astype("float32")
+    got = sorted(bare_litert(artifacts["tflite"], x), key=np.ndim)
+    want = sorted((np.asarray(y) for y in model(x)), key=np.ndim)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 0, 3), (0, 0, 3)], ids=["time0", "batch0_time0"])
+def test_bare_litert_interpreter_fails_at_zero_time_steps(exported, shape):
+    # LiteRT has no assertion: the signature then gathers out of range before the model runs, so
+    # the interpreter fails instead of returning the initial state as a last step.
+    _, artifacts = exported
+    with pytest.raises(RuntimeError, match="gather index out of bounds"):
+        bare_litert(artifacts["tflite"], np.zeros(shape, "float32"))
 
 
 def test_graph_loop_of_zero_steps_returns_nothing_wrongly_shaped():

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from rnnzoo.foundation import known_features, validate_units
+from rnnzoo.foundation import check_cell_call, known_features, validate_units
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
@@ -119,6 +119,7 @@ class DeepTransitionCell(keras.layers.Layer):
         )
 
     def call(self, inputs, states, training=False):
+        check_cell_call(self, inputs, states)
         h_prev = states[0] if isinstance(states, (list, tuple)) else states  # (batch, units)
         z = ops.matmul(inputs, self.U) + ops.matmul(h_prev, self.transition_kernels[0])
         for k in range(self.transition_depth):

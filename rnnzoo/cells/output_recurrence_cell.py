@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from rnnzoo.foundation import activate, known_features, validate_activation, validate_units
+from rnnzoo.foundation import activate, check_cell_call, known_features, validate_activation, validate_units
 
 
 def greedy_one_hot(logits):
@@ -140,6 +140,7 @@ class OutputRecurrenceCell(keras.layers.Layer):
         return self.logits(h), h
 
     def call(self, inputs, states, training=False):
+        check_cell_call(self, inputs, states)
         h_prev, y_prev = states
         o, h = self.step(self.input_projection(inputs), h_prev, y_prev)
         return o, [h, greedy_one_hot(o)]

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from rnnzoo.foundation import known_features, validate_units
+from rnnzoo.foundation import check_cell_call, known_features, validate_units
 
 COMBINES = ("concat", "sum")
 TREE_ACTIVATIONS = ("tanh", "relu", "sigmoid")
@@ -124,6 +124,12 @@ class TreeCell(keras.layers.Layer):
         return self.activate(projected + ops.matmul(combined, recurrent_kernel))
 
     def call(self, inputs, children_states):
+        check_cell_call(self, inputs)
+        if children_states.shape[-1] not in (None, self.units):
+            raise ValueError(
+                f"`TreeCell` expects children_states of shape (rows, num_children, {self.units}). "
+                f"Received: children_states.shape={tuple(children_states.shape)}"
+            )
         if self.combine == "concat" and children_states.shape[1] not in (None, self.num_children):
             raise ValueError(
                 f"`TreeCell(combine='concat', num_children={self.num_children})` expects children_states "

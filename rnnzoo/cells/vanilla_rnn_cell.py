@@ -6,6 +6,7 @@ from keras import ops
 from rnnzoo import bptt, bptt_wiring
 from rnnzoo.foundation import (
     activate,
+    check_cell_call,
     known_features,
     validate_activation,
     validate_rate,
@@ -172,6 +173,7 @@ class VanillaRNNCell(keras.layers.Layer, DropoutRNNCell):
         return cast(self.U), cast(self.W), b, V, c
 
     def call(self, inputs, states, training=False):
+        check_cell_call(self, inputs, states)
         h_previous = states[0] if isinstance(states, (list, tuple)) else states
         input_dropout, recurrent_dropout = self._dropout_masks(inputs, h_previous, training)
         U, W, b, V, c = self.weight_tensors()

@@ -80,8 +80,9 @@ def run_tflite(path, inputs, signature="serving_default"):
         for name, value in feed.items()
     }
     if feed and all(value.ndim and value.shape[0] == 0 for value in feed.values()):
-        # LiteRT cannot prepare ops on tensors of 0 elements; a batch of 0 gives 0 rows of what one
-        # row of zeros gives, as Keras and the SavedModel return an empty batch.
+        # A batch of 0 gives 0 rows of what one row of zeros gives, as Keras and the SavedModel
+        # return an empty batch. The signatures exported now do it themselves; files exported
+        # before could not (LiteRT cannot prepare `UNPACK` on a tensor of 0 elements).
         one_row = {name: np.zeros((1,) + value.shape[1:], value.dtype) for name, value in feed.items()}
         return _ordered_outputs({name: np.asarray(out)[:0] for name, out in runner(**one_row).items()})
     return _ordered_outputs(runner(**feed))

@@ -34,7 +34,7 @@ import tempfile
 import keras
 
 from rnnzoo.export.converters import check_format, to_tflite
-from rnnzoo.export.saved_model import _check_target, write_saved_model
+from rnnzoo.export.saved_model import _check_target, _guarded, write_saved_model
 from rnnzoo.export.vocabulary import write_vocabulary_file
 from rnnzoo.models.language_model import OOV_TOKEN, PAD, SEPARATORS, UNK
 
@@ -102,7 +102,7 @@ def _write_string_saved_model(model, path):
                          tf.TensorSpec((), tf.float32, name="temperature"), tf.TensorSpec((), tf.int32, name="seed")],
     )
     for signature, (fn, spec, _) in numeric_endpoints(model).items():
-        archive.add_endpoint(signature, fn, input_signature=spec)
+        archive.add_endpoint(signature, _guarded(fn, spec), input_signature=spec)
     archive.write_out(path, verbose=False)
     return path
 

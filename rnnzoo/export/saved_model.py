@@ -1,7 +1,10 @@
 """Keras model -> SavedModel, from the TensorFlow or the JAX backend, with named endpoints.
 
-On TensorFlow the SavedModel is Keras's (`keras.export.ExportArchive`). On JAX it is written
-here with `jax2tf`, for two reasons Keras's JAX export cannot serve:
+On TensorFlow the SavedModel is Keras's (`keras.export.ExportArchive`). On both backends every
+numeric signature is wrapped in a guard for sizes 0 (`_guard_shapes`): a batch of 0 returns an
+empty batch, also from the `.tflite` file in a bare LiteRT interpreter, and an empty time (node,
+token) axis is an error. On JAX the SavedModel is written here with `jax2tf`, for reasons Keras's
+JAX export cannot serve:
 
 * Keras's exported function re-assigns every non-trainable variable after each call. Keras's
   own cells (`GRUCell`, `LSTMCell`, `SimpleRNNCell`) own a `uint32` seed-generator state, so
@@ -24,6 +27,7 @@ here with `jax2tf`, for two reasons Keras's JAX export cannot serve:
 """
 
 import contextlib
+import functools
 import itertools
 import os
 import string
@@ -226,38 +230,94 @@ def _dimension_names(shape):
 
 
 def _guard_shapes(args, input_signature, polymorphic_shapes):
-    """Makes a jax2tf signature behave as the Keras model at sizes jax2tf cannot take (0).
+    """Makes a signature behave as the Keras model at sizes 0, also in a bare LiteRT interpreter.
 
-    jax2tf assumes every symbolic dimension is at least 1. A batch of 0 (axis 0 of every input,
-    one symbol) is run as one row of zeros, and the caller keeps 0 rows of the outputs (Keras
-    returns an empty batch). Any other symbolic dimension of size 0 (0 time steps) is an error
-    that says so, instead of an XLA shape-refinement failure. Returns `(args, batch or None)`.
+    Used by every numeric signature, from both backends. `polymorphic_shapes` names the axes
+    (jax2tf's shapes; from TensorFlow `default_polymorphic_shapes`: `batch` for a dynamic axis 0).
+
+    * A batch of 0 (axis 0 of every non-scalar input, one symbol) runs as one row of zeros, and
+      `_keep_rows` keeps 0 rows of the outputs: Keras returns an empty batch, jax2tf assumes every
+      symbolic dimension is at least 1, and LiteRT cannot prepare some ops (`UNPACK`) on tensors
+      of 0 elements. The row is concatenated only when the batch is 0 (cost: one copy of the input).
+    * Any other dynamic axis of size 0 (0 time steps, nodes, tokens) is an error: in TensorFlow an
+      assertion that says so; the TFLite converter drops assertions, so the signature also gathers
+      element 1 of a 1-element vector then, which makes LiteRT fail (`gather index out of bounds`,
+      `GATHER` failed to invoke) before any op of the model runs, instead of returning the initial
+      state as if the sequence had been read.
+
+    Signatures with string inputs are left as they are (they do not convert to TFLite). Returns
+    `(args, batch or None)`, `batch` the number of rows received when a row may have been added.
     """
     import tensorflow as tf
 
     flat_args = tree.flatten(list(args))
     flat_specs = tree.flatten(list(input_signature))
     names = [_dimension_names(s) for s in tree.flatten(list(polymorphic_shapes))]
-    if len(names) != len(flat_args):
+    if len(names) != len(flat_args) or any(tf.as_dtype(s.dtype) == tf.string for s in flat_specs):
         return args, None
-    checks = []
+    checks, empty_axes = [], []
     for x, spec, dims in zip(flat_args, flat_specs, names):
         for axis, dim in enumerate(dims[1:], 1):
             if not dim.isdigit():
+                size = tf.shape(x)[axis]
                 checks.append(tf.debugging.assert_positive(
-                    tf.shape(x)[axis],
+                    size,
                     message=f"Input {spec.name!r} of the signature has size 0 along axis {axis} ({dim}): the model "
                             f"needs at least one time step (node, token) per example. Received: 0"))
-    batch_names = {dims[0] for dims in names if dims}
+                empty_axes.append(1 - tf.minimum(size, 1))
+    one = None
+    if empty_axes:
+        with tf.control_dependencies(checks):  # TensorFlow: the assertion's message comes first
+            # (Adds, not `add_n`: ONNX's `Sum` takes no integers.)
+            one = tf.gather(tf.ones([1], tf.int32), functools.reduce(tf.add, empty_axes))  # 1, or out of range
+    batched = [i for i, dims in enumerate(names) if dims]
+    batch_names = {names[i][0] for i in batched}
     batch = None
-    if len(batch_names) == 1 and not next(iter(batch_names)).isdigit() and all(dims for dims in names):
-        batch = tf.shape(flat_args[0])[0]
-        missing = tf.maximum(1 - batch, 0)
-        flat_args = [tf.concat([x, tf.zeros(tf.concat([[missing], tf.shape(x)[1:]], 0), x.dtype)], 0)
-                     for x in flat_args]
+    if batched and len(batch_names) == 1 and not next(iter(batch_names)).isdigit():
+        batch = tf.shape(flat_args[batched[0]])[0]
+        missing = 1 - tf.minimum(batch, 1)
+        if one is not None:
+            missing = missing * one
+        for i in batched:
+            x = flat_args[i]
+            flat_args[i] = tf.concat([x, tf.zeros(tf.concat([[missing], tf.shape(x)[1:]], 0), x.dtype)], 0)
+    elif one is not None:  # no batch to pad: the check still runs before the model
+        x = flat_args[batched[0]]
+        checked = tf.reshape(x, tf.shape(x) * one)
+        checked.set_shape(x.shape)  # (`tf.ensure_shape` does not convert to TFLite)
+        flat_args[batched[0]] = checked
     with tf.control_dependencies(checks):
         flat_args = [tf.identity(x) for x in flat_args]
     return tree.pack_sequence_as(list(args), flat_args), batch
+
+
+def _keep_rows(outputs, batch):
+    """The outputs of a signature guarded by `_guard_shapes`: 0 rows of each when `batch` was 0."""
+    import tensorflow as tf
+
+    if batch is None:
+        return outputs
+
+    def keep(y):
+        if not y.shape.rank:
+            return y
+        # A gather, not a slice: LiteRT's Python interpreter cannot read an output of 0 elements
+        # that a slice with a computed size made (`ValueError: Invalid tensor size.`), and can
+        # read one that a gather made.
+        return tf.gather(y, tf.range(tf.where(tf.equal(batch, 0), 0, tf.shape(y)[0])))
+
+    return tree.map_structure(keep, outputs)
+
+
+def _guarded(fn, input_signature):
+    """`fn` (TensorFlow backend) with `_guard_shapes` around it: batch 0 and empty axes as on JAX."""
+    polymorphic_shapes = default_polymorphic_shapes(input_signature)
+
+    def serve(*args):
+        args, batch = _guard_shapes(args, input_signature, polymorphic_shapes)
+        return _keep_rows(fn(*args), batch)
+
+    return serve
 
 
 def _jax_endpoint(variables, tf_variables, fn, input_signature, polymorphic_shapes):
@@ -285,10 +345,7 @@ def _jax_endpoint(variables, tf_variables, fn, input_signature, polymorphic_shap
             outputs, updates = converted(list(tf_variables), *args)
         for i, value in zip(changed, updates):
             tf_variables[i].assign(tf.cast(value, tf_variables[i].dtype))
-        if batch is not None:  # a batch of 0 ran as one row of zeros: keep none of it
-            keep = lambda y: y[: tf.where(tf.equal(batch, 0), 0, tf.shape(y)[0])] if y.shape.rank else y
-            outputs = tree.map_structure(keep, outputs)
-        return outputs
+        return _keep_rows(outputs, batch)  # a batch of 0 ran as one row of zeros: keep none of it
 
     return tf.function(serve, input_signature=list(input_signature), autograph=False)
 
@@ -318,7 +375,7 @@ def write_saved_model(path, model, endpoints, *, name="to_saved_model", track=()
         for layer in track:
             archive.track(layer)
         for signature, (fn, input_signature, _) in endpoints.items():
-            archive.add_endpoint(signature, fn, input_signature=list(input_signature))
+            archive.add_endpoint(signature, _guarded(fn, list(input_signature)), input_signature=list(input_signature))
         archive.write_out(path, verbose=False)
         return path
     if keras.backend.backend() != "jax":
@@ -369,12 +426,18 @@ def to_saved_model(model, path, *, input_signature=None, polymorphic_shapes=None
         input_signature = default_input_signature(model)
     if polymorphic_shapes is not None:
         _check_polymorphic_shapes(polymorphic_shapes, input_signature)
-    if keras.backend.backend() == "tensorflow" and isinstance(model, keras.Model) and not _is_subclassed(model):
-        model.export(path, format="tf_saved_model", input_signature=list(input_signature), verbose=False)
-        return path
 
     def serve(*args):
         return model(args[0] if len(args) == 1 else list(args), training=False)
+
+    if keras.backend.backend() == "tensorflow" and isinstance(model, keras.Model) and not _is_subclassed(model):
+        # What `model.export` writes (the model tracked, its call as `serve`, also `serving_default`),
+        # with the size guard of `write_saved_model` around the call.
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serve", _guarded(serve, list(input_signature)), input_signature=list(input_signature))
+        archive.write_out(path, verbose=False)
+        return path
 
     return write_saved_model(path, model, {"serving_default": (serve, input_signature, polymorphic_shapes)})
 

@@ -30,7 +30,7 @@ import tempfile
 import keras
 
 from rnnzoo.export.converters import check_format, convert_on_tensorflow, to_onnx, to_tflite
-from rnnzoo.export.saved_model import _check_target, write_saved_model
+from rnnzoo.export.saved_model import _check_target, _guarded, write_saved_model
 from rnnzoo.export.vocabulary import write_vocabulary_file
 from rnnzoo.models.seq2seq.seq2seq_tokenizer import END, PAD, START, UNK
 
@@ -105,8 +105,9 @@ def export_translator(model, path, *, beam_width=4, length_penalty=0.6):
     ids_spec = [tf.TensorSpec((None, None), tf.int32, name="source")]
     archive.add_endpoint("translate", translate, input_signature=text_spec)
     archive.add_endpoint("translate_beam", translate_beam, input_signature=text_spec)
-    archive.add_endpoint("greedy", _greedy(model), input_signature=ids_spec)
-    archive.add_endpoint("beam_search", _beam(model, beam_width, length_penalty), input_signature=ids_spec)
+    archive.add_endpoint("greedy", _guarded(_greedy(model), ids_spec), input_signature=ids_spec)
+    archive.add_endpoint("beam_search", _guarded(_beam(model, beam_width, length_penalty), ids_spec),
+                         input_signature=ids_spec)
     archive.write_out(path, verbose=False)
     return path
 

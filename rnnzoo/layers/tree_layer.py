@@ -33,6 +33,12 @@ def _check_tree_inputs(layer, shapes, dtypes=None):
             )
     if x[-1] is None:
         raise ValueError(f"`{name}` needs a known feature size (last axis of `x`). Received: x.shape={x}")
+    built_features = layer.cell.U.shape[0] if layer.built and getattr(layer.cell, "U", None) is not None else None
+    if built_features is not None and x[-1] != built_features:
+        raise ValueError(
+            f"`{name}` was built for `x` with {built_features} features (last axis) but received {x[-1]}. "
+            f"Received: x.shape={x}"
+        )
     if layer.combine == "concat" and children[-1] not in (None, layer.num_children):
         raise ValueError(
             f"`{name}(combine='concat', num_children={layer.num_children})` expects `children` of shape "
