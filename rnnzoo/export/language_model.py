@@ -12,7 +12,8 @@
   - `step` and `sample`: the numeric signatures below.
   On the JAX backend the string signature cannot be traced (string ops), so the SavedModel
   holds `step` and `sample` only.
-* `"tflite"`: `step` and `sample` (builtin ops only, batch and time dynamic), from either backend.
+* `"tflite"`: `step` and `sample` (builtin ops only, batch and time dynamic), from either backend
+  (from JAX, the model is converted on the TensorFlow backend in a new process, as `to_tflite`).
 
 The numeric signatures:
 
@@ -34,7 +35,7 @@ import tempfile
 
 import keras
 
-from rnnzoo.export.converters import _check_quantization, to_tflite
+from rnnzoo.export.converters import _check_quantization, convert_on_tensorflow, to_tflite
 from rnnzoo.export.saved_model import _check_target, write_saved_model
 from rnnzoo.models.language_model import OOV_TOKEN, PAD, SEPARATORS, UNK
 
@@ -140,6 +141,10 @@ def export_language_model(model, path, *, format="saved_model", quantization=Non
             _write_string_saved_model(model, path)
         else:
             write_saved_model(path, model, numeric_endpoints(model), name="export_language_model")
+    elif keras.backend.backend() != "tensorflow":
+        # As `to_tflite(model)` on JAX: converted on the TensorFlow backend, whose loop runs in
+        # LiteRT in time linear in the length (jax2tf's `lax.scan` would not).
+        convert_on_tensorflow(model, "export_language_model", path, format="tflite", quantization=quantization)
     else:  # from a SavedModel of the numeric signatures only (no lookup table to carry into TFLite)
         with tempfile.TemporaryDirectory() as tmp:
             saved_model = write_saved_model(os.path.join(tmp, "saved_model"), model, numeric_endpoints(model),
