@@ -492,7 +492,9 @@ def run_case(name, out_dir, formats=FORMATS):
 def convert_in_tensorflow_process(jobs, out_dir, formats=("tflite", "onnx"), timeout=1800):
     """JAX backend: converts every `(name, model)` of `jobs` to TFLite and ONNX in one TensorFlow process.
 
-    Each model goes through a `.keras` file (see `rnnzoo.export.to_tflite` and `to_onnx`).
+    Each model goes through a `.keras` file (see `rnnzoo.export.to_tflite` and `to_onnx`), and
+    one TensorFlow SavedModel per case is converted to each format, as `to_tflite(model)` and
+    `to_onnx(model)` do (each exports its own).
     Returns a dict `name -> {format: [path or None, error or None, seconds]}`.
     """
     from rnnzoo.export.artifacts import run_python
@@ -512,19 +514,34 @@ def convert_in_tensorflow_process(jobs, out_dir, formats=("tflite", "onnx"), tim
         "    with warnings.catch_warnings():\n"
         "        warnings.simplefilter('ignore', UserWarning)\n"
         "        model = keras.saving.load_model(keras_path)\n"
+        "    base, start = keras_path[:-len('.keras')], time.perf_counter()\n"
+        "    signature = {'greedy': 'greedy', 'beam': 'beam_search'}.get(case.decoder, 'serving_default')\n"
+        "    try:  # one TensorFlow SavedModel per case, converted to each format (what to_tflite(model) does)\n"
+        "        with warnings.catch_warnings():\n"
+        "            warnings.simplefilter('ignore', UserWarning)\n"
+        "            if case.decoder:\n"
+        "                saved = export.export_decoder(model, base + '_tf_saved_model', method=case.decoder)\n"
+        "            else:\n"
+        "                saved = export.to_saved_model(model, base + '_tf_saved_model')\n"
+        "        saved_error = None\n"
+        "    except Exception as error:\n"
+        "        saved, saved_error = None, 'the TensorFlow SavedModel: ' + matrix._short(error)\n"
+        "    shared = time.perf_counter() - start\n"
         "    for fmt in json.loads(sys.argv[2]):\n"
         "        start = time.perf_counter()\n"
-        "        path = keras_path[:-len('.keras')] + '.' + fmt\n"
+        "        path = base + '.' + fmt\n"
         "        try:\n"
+        "            if saved is None:\n"
+        "                raise RuntimeError(saved_error)\n"
         "            with warnings.catch_warnings():\n"
         "                warnings.simplefilter('ignore', UserWarning)\n"
-        "                if case.decoder:\n"
-        "                    export.export_decoder(model, path, method=case.decoder, format=fmt)\n"
+        "                if fmt == 'tflite':\n"
+        "                    export.to_tflite(saved, path)\n"
         "                else:\n"
-        "                    getattr(export, 'to_' + fmt)(model, path)\n"
-        "            results[name][fmt] = [path, None, time.perf_counter() - start]\n"
+        "                    export.to_onnx(saved, path, signature=signature)\n"
+        "            results[name][fmt] = [path, None, time.perf_counter() - start + shared]\n"
         "        except Exception as error:\n"
-        "            results[name][fmt] = [None, matrix._short(error), time.perf_counter() - start]\n"
+        "            results[name][fmt] = [None, matrix._short(error), time.perf_counter() - start + shared]\n"
         "print('RESULTS ' + json.dumps(results))\n"
     )
     done = run_python(code, [json.dumps(paths), json.dumps(list(formats))], timeout=timeout, backend="tensorflow")
