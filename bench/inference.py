@@ -6,9 +6,12 @@ T = 250, 1000, 4000, 16000 the script times, in one process and interleaved (the
 few calls, after a warm-up call):
 
 - `predict`: `model.predict_on_batch` on the TensorFlow backend, both models;
-- `saved_model`: the `serving_default` signature of each model's SavedModel, reloaded;
+- `saved_model`: the `serving_default` signature of each model's SavedModel, reloaded (and of
+  rnnzoo's SavedModel written from JAX by jax2tf);
 - `litert`: rnnzoo's TFLite model (exported from TF, and from JAX by a child process run with
-  `KERAS_BACKEND=jax`; batch and time dynamic, builtin ops only) in `ai_edge_litert`, and
+  `KERAS_BACKEND=jax`: `to_tflite(model)`, which converts on the TensorFlow backend, and the
+  conversion of the jax2tf SavedModel, `lax.scan`; batch and time dynamic, builtin ops only) in
+  `ai_edge_litert`, and
   Keras's `SimpleRNN` converted with `unroll=True` at a fixed T (the only way it converts to
   builtins with `batch_size=1`), at that T only;
 - `floor`: the arithmetic of one step, `D*H + H*H + H*O` multiply-adds per example, at the rate
@@ -61,15 +64,28 @@ def build(kind, unroll=False, batch_size=None, time_steps=None):
 
 
 def export_rnnzoo(weights_path, directory):
-    """Exports rnnzoo's model (weights from `weights_path`) to a SavedModel and a TFLite file."""
+    """Exports rnnzoo's model (weights from `weights_path`) to a SavedModel and a TFLite file.
+
+    On JAX also the TFLite file converted from the jax2tf SavedModel (`lax.scan`), the path
+    `to_tflite(model)` took before it converted JAX models on the TensorFlow backend.
+    """
+    import warnings
+
+    import keras
+
     from rnnzoo.export import converters
 
     model = build("rnnzoo")
     model.load_weights(weights_path)
     saved = converters.to_saved_model(model, os.path.join(directory, "saved_model"))
-    tflite = converters.to_tflite(saved, os.path.join(directory, "model.tflite"))
-    ops_used = converters.tflite_ops(tflite)
-    return saved, tflite, ops_used
+    tflite = converters.to_tflite(model, os.path.join(directory, "model.tflite"))
+    out = {"saved_model": saved, "tflite": tflite, "ops": converters.tflite_ops(tflite)}
+    if keras.backend.backend() == "jax":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the warning that this one is quadratic in T
+            jax2tf = converters.to_tflite(saved, os.path.join(directory, "jax2tf.tflite"))
+        out.update(jax2tf_tflite=jax2tf, jax2tf_ops=converters.tflite_ops(jax2tf))
+    return out
 
 
 class LiteRT:
@@ -137,8 +153,7 @@ def main():
     args = parser.parse_args()
 
     if args.export_jax:  # child process, KERAS_BACKEND=jax
-        saved, tflite, ops_used = export_rnnzoo(*args.export_jax)
-        print(json.dumps({"tflite": tflite, "ops": ops_used}))
+        print(json.dumps(export_rnnzoo(*args.export_jax)))
         return
 
     import keras
@@ -152,10 +167,12 @@ def main():
     weights = os.path.join(directory, "rnnzoo.weights.h5")
     ours.save_weights(weights)
 
-    saved_ours, tflite_tf, ops_tf = export_rnnzoo(weights, os.path.join(directory, "tf"))
+    exported_tf = export_rnnzoo(weights, os.path.join(directory, "tf"))
+    saved_ours = exported_tf["saved_model"]
     theirs.export(os.path.join(directory, "simple_rnn_saved"), format="tf_saved_model", verbose=False)
-    print("rnnzoo TFLite ops (from TF):", ops_tf)
-    paths = {"rnnzoo litert (TF export)": LiteRT(tflite_tf)}
+    print("rnnzoo TFLite ops (from TF):", exported_tf["ops"])
+    paths = {"rnnzoo litert (TF export)": LiteRT(exported_tf["tflite"])}
+    saved_jax = None
     if not args.no_jax:
         env = dict(os.environ, KERAS_BACKEND="jax")
         out = subprocess.run(
@@ -163,8 +180,11 @@ def main():
             env=env, capture_output=True, text=True, check=True,
         )
         exported = json.loads(out.stdout.strip().splitlines()[-1])
-        print("rnnzoo TFLite ops (from JAX):", exported["ops"])
+        print("rnnzoo TFLite ops (from JAX, `to_tflite(model)`):", exported["ops"])
+        print("rnnzoo TFLite ops (from JAX's jax2tf SavedModel):", exported["jax2tf_ops"])
         paths["rnnzoo litert (JAX export)"] = LiteRT(exported["tflite"])
+        paths["rnnzoo litert (JAX jax2tf SavedModel)"] = LiteRT(exported["jax2tf_tflite"])
+        saved_jax = exported["saved_model"]
 
     # Keras's SimpleRNN converts to builtins only unrolled, with a fixed batch and T.
     unrolled = build("simple_rnn", unroll=True, batch_size=1, time_steps=UNROLLED_T)
@@ -191,6 +211,9 @@ def main():
         "SimpleRNN saved_model": signature(sig_theirs),
         **paths,
     }
+    if saved_jax is not None:
+        sig_jax = tf.saved_model.load(saved_jax).signatures["serving_default"]
+        runs["rnnzoo saved_model (JAX export)"] = signature(sig_jax)
     rate = litert_rate()
     print(f"LiteRT FULLY_CONNECTED rate: {rate / 1e9:.2f} GMAC/s; floor per step = {MACS_PER_STEP} MACs x batch")
 
@@ -204,8 +227,8 @@ def main():
                 table[(name, batch, T)] = 1000 * best_seconds(fn, x, repeats, budget) / T
             if T == UNROLLED_T and batch == 1:
                 reference = ours.predict_on_batch(x)
-                for name in paths:
-                    error = float(np.max(np.abs(paths[name](x) - reference)))
+                for name in list(paths) + (["rnnzoo saved_model (JAX export)"] if saved_jax else []):
+                    error = float(np.max(np.abs(runs[name](x) - reference)))
                     print(f"  max |{name} - predict| at B=1, T={T}: {error:.2e}")
                 table[("SimpleRNN litert unrolled", batch, T)] = 1000 * best_seconds(unrolled_run, x, repeats, budget) / T
             print(f"B={batch} T={T}: " + ", ".join(

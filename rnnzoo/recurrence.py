@@ -12,8 +12,9 @@ implementations of the same function (tests prove they agree):
 * Inference on TensorFlow (`predict`, `evaluate`, `model.export`): checkpoints and one batched
   replay (`_replay_scan`, below), linear in time in TF graph mode, SavedModel signatures and
   LiteRT at batch 1 (bench/RESULTS.md), with builtin TFLite ops only and batch and time dynamic;
-  no `XlaDynamicUpdateSlice`, so it converts to ONNX. On JAX, inference and export (jax2tf) use
-  `lax.scan` too.
+  no `XlaDynamicUpdateSlice`, so it converts to ONNX. On JAX, inference and the jax2tf
+  SavedModel use `lax.scan` too (XLA runs it in linear time); `rnnzoo.export.to_tflite(model)`
+  converts a JAX model on the TensorFlow backend, so its `.tflite` runs this loop.
 
 With `jit_compile=True`, the TensorFlow training loop is compiled with XLA: it then runs as
 one native loop instead of one graph-executor dispatch per op per step, which is most of the
@@ -65,7 +66,8 @@ def scan(step, init, xs, *, training=False, reverse=False, unroll=1, jit_compile
         return _replay_scan(step, init, xs, reverse)
     # JAX keeps `lax.scan` at inference too: its replay loop exported through jax2tf did not run
     # flat in LiteRT (bench/RESULTS.md) and crashed TensorFlow's XlaCallModule when run in a
-    # process that also runs JAX (the export matrix test, 2026-12-02).
+    # process that also runs JAX (the export matrix test, 2026-12-02). So a `.tflite` from JAX is
+    # converted on the TensorFlow backend (`rnnzoo.export.to_tflite(model)`).
     return ops.scan(step, init, xs, reverse=reverse, unroll=unroll)
 
 

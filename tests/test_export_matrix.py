@@ -3,7 +3,8 @@
 Each case (`rnnzoo.export.matrix.CASES`, small models of every catalogue entry) is exported
 once, in one test, in every format; each artifact is reloaded (SavedModel with
 TensorFlow, TFLite in LiteRT, ONNX in onnxruntime) and compared with Keras at unseen batch
-sizes and lengths. On JAX the ONNX files are converted in one TensorFlow process for all cases.
+sizes and lengths. On JAX the TFLite and ONNX files are converted from the models in one
+TensorFlow process for all cases (as `to_tflite(model)` and `to_onnx(model)` do on JAX).
 The README's table is generated from `docs/export_matrix/<backend>.json`; the tests check that
 the committed JSON of this backend is what this run measured, and that the README shows it.
 """

@@ -1,4 +1,4 @@
-"""SavedModel -> TFLite (builtin ops only) and ONNX, with the same quantization options."""
+"""Model or SavedModel -> TFLite (builtin ops only) and ONNX, with the same quantization options."""
 
 import os
 import tempfile
@@ -54,11 +54,21 @@ def _warn_if_unchanged(name, quantization, path):
     return count
 
 
-def to_tflite(saved_model_path, path, *, quantization=None):
-    """Converts a SavedModel to a TFLite flatbuffer with builtin ops only (no Flex, no custom ops).
+def to_tflite(source, path, *, quantization=None):
+    """Converts a model, or a SavedModel, to a TFLite flatbuffer with builtin ops only (no Flex, no custom ops).
+
+    Batch and time stay dynamic. A recurrence exported from the TensorFlow backend runs in LiteRT
+    in time linear in the sequence length (checkpoints and one batched replay,
+    `rnnzoo.recurrence`); a SavedModel written from the JAX backend (jax2tf) holds `lax.scan`,
+    whose output buffer LiteRT's `WHILE` copies at every step: time quadratic in the length
+    (bench/RESULTS.md). So on JAX, pass the model: it is then saved as a `.keras` file, reloaded
+    on the TensorFlow backend in a new process (the same weights and function; the tests prove
+    both backends compute the same numbers) and converted there, as `to_onnx` does.
 
     Args:
-        saved_model_path: str, a SavedModel directory (e.g. from `to_saved_model`).
+        source: a `keras.Model`, or a SavedModel directory (e.g. from `to_saved_model`). A
+            SavedModel written from the JAX backend is converted as it is, with a `UserWarning`
+            when it holds a loop (quadratic in time in LiteRT; pass the model instead).
         path: str, the `.tflite` file to write.
         quantization: None (float32), `"float16"` (float16 weights) or `"dynamic_range"`
             (int8 weights, float activations).
@@ -67,10 +77,18 @@ def to_tflite(saved_model_path, path, *, quantization=None):
         `path`. If a quantization stores no weight in fewer bits (dynamic range skips weights of
         fewer than 1024 elements), a `UserWarning` says so; `quantized_weights(path)` counts them.
     """
+    _check_quantization("to_tflite", quantization)
+    if isinstance(source, keras.Model):
+        if keras.backend.backend() != "tensorflow":
+            return convert_on_tensorflow(source, "to_tflite", path, quantization=quantization)
+        with tempfile.TemporaryDirectory() as tmp:
+            saved_model = to_saved_model(source, os.path.join(tmp, "saved_model"))
+            return to_tflite(saved_model, path, quantization=quantization)
+    if not os.path.exists(os.path.join(str(source), "saved_model.pb")):
+        raise ValueError(f"`to_tflite(source=...)` must be a keras.Model or a SavedModel directory. Received: source={source!r}")
     import tensorflow as tf
 
-    _check_quantization("to_tflite", quantization)
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_path)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(source))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -80,6 +98,15 @@ def to_tflite(saved_model_path, path, *, quantization=None):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:
         f.write(flatbuffer)
+    if _is_jax_saved_model(str(source)) and "WHILE" in tflite_ops(path):
+        warnings.warn(
+            f"`to_tflite`: {str(source)!r} was written from the JAX backend (jax2tf), whose loops are `lax.scan` "
+            "with a per-step output buffer that LiteRT's WHILE copies at every step: the `.tflite` runs in time "
+            "quadratic in the sequence length. For the linear-time loop, pass the Keras model: "
+            "`to_tflite(model, path)` (converted on the TensorFlow backend in a new process).",
+            UserWarning,
+            stacklevel=2,
+        )
     _warn_if_unchanged("to_tflite", quantization, path)
     return path
 
@@ -251,9 +278,18 @@ def onnx_ops(path):
 def convert_on_tensorflow(model, function, path, timeout=900, **kwargs):
     """Runs `rnnzoo.export.<function>(model, path, **kwargs)` in a new process on the TensorFlow backend.
 
-    For the conversions that need a TensorFlow graph (ONNX) when the model lives on the JAX
-    backend: the model goes through a `.keras` file (weights and configuration; every zoo model
-    round-trips), so the converted function is the model's.
+    For the conversions that need a TensorFlow graph (ONNX) or its loop (TFLite in linear time)
+    when the model lives on the JAX backend: the model goes through a `.keras` file (weights and
+    configuration; every zoo model round-trips), so the converted function is the model's.
+    """
+    return convert_all_on_tensorflow(model, [(function, path, kwargs)], timeout=timeout)[0]
+
+
+def convert_all_on_tensorflow(model, jobs, timeout=900):
+    """`convert_on_tensorflow` for several `(function, path, kwargs)` jobs: one `.keras` file, one process.
+
+    Returns the paths. A quantization that stored no weight in fewer bits warns here, as the
+    converters do (the process itself ignores its warnings).
     """
     import json
 
@@ -265,13 +301,20 @@ def convert_on_tensorflow(model, function, path, timeout=900, **kwargs):
             "import rnnzoo\n"
             "from rnnzoo import export\n"
             "model = keras.saving.load_model(sys.argv[1])\n"
-            "with warnings.catch_warnings():\n"
-            "    warnings.simplefilter('ignore', UserWarning)\n"
-            "    getattr(export, sys.argv[2])(model, sys.argv[3], **json.loads(sys.argv[4]))\n"
+            "for function, path, kwargs in json.loads(sys.argv[2]):\n"
+            "    with warnings.catch_warnings():\n"
+            "        warnings.simplefilter('ignore', UserWarning)\n"
+            "        getattr(export, function)(model, path, **kwargs)\n"
         )
-        done = run_python(code, [keras_path, function, os.path.abspath(path), json.dumps(kwargs)], timeout=timeout,
-                          backend="tensorflow")
+        jobs = [(function, path, dict(kwargs)) for function, path, kwargs in jobs]
+        absolute = [(function, os.path.abspath(path), kwargs) for function, path, kwargs in jobs]
+        done = run_python(code, [keras_path, json.dumps(absolute)], timeout=timeout, backend="tensorflow")
         if done.returncode != 0:
-            raise RuntimeError(f"`{function}` on the TensorFlow backend failed:\n{done.stderr[-3000:]}")
-    _warn_if_unchanged(function, kwargs.get("quantization"), path)
-    return path
+            names = sorted({function for function, _, _ in jobs})
+            hint = ("" if "to_tflite" not in names else
+                    " (`to_tflite(to_saved_model(model, directory), path)` converts the jax2tf SavedModel instead, "
+                    "in time quadratic in the sequence length)")
+            raise RuntimeError(f"`{'`, `'.join(names)}` on the TensorFlow backend failed{hint}:\n{done.stderr[-3000:]}")
+    for function, path, kwargs in jobs:
+        _warn_if_unchanged(function, kwargs.get("quantization"), path)
+    return [path for _, path, _ in jobs]

@@ -12,7 +12,8 @@
   - `step` and `sample`: the numeric signatures below.
   On the JAX backend the string signature cannot be traced (string ops), so the SavedModel
   holds `step` and `sample` only.
-* `"tflite"`: `step` and `sample` (builtin ops only, batch and time dynamic), from either backend.
+* `"tflite"`: `step` and `sample` (builtin ops only, batch and time dynamic), from either backend
+  (from JAX, the model is converted on the TensorFlow backend in a new process, as `to_tflite`).
 
 The numeric signatures:
 
@@ -33,7 +34,7 @@ import tempfile
 
 import keras
 
-from rnnzoo.export.converters import check_format, to_tflite
+from rnnzoo.export.converters import check_format, convert_on_tensorflow, to_tflite
 from rnnzoo.export.saved_model import _check_target, _guarded, write_saved_model
 from rnnzoo.export.vocabulary import write_vocabulary_file
 from rnnzoo.models.language_model import OOV_TOKEN, PAD, SEPARATORS, UNK
@@ -131,6 +132,10 @@ def export_language_model(model, path, *, format="saved_model", quantization=Non
             _write_string_saved_model(model, path)
         else:
             write_saved_model(path, model, numeric_endpoints(model), name="export_language_model")
+    elif keras.backend.backend() != "tensorflow":
+        # As `to_tflite(model)` on JAX: converted on the TensorFlow backend, whose loop runs in
+        # LiteRT in time linear in the length (jax2tf's `lax.scan` would not).
+        convert_on_tensorflow(model, "export_language_model", path, format="tflite", quantization=quantization)
     else:  # from a SavedModel of the numeric signatures only (no lookup table to carry into TFLite)
         with tempfile.TemporaryDirectory() as tmp:
             saved_model = write_saved_model(os.path.join(tmp, "saved_model"), model, numeric_endpoints(model),

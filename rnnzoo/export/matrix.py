@@ -444,7 +444,8 @@ def run_case(name, out_dir, formats=FORMATS):
     Returns `(results, model, batches, expected)`; `results` maps a format to a dict with
     `status` (`"ok"`: parity within `TOLERANCE`; `"fail"`: exported, numbers differ; `"error"`:
     the export failed, `error` says why), `max_relative_error`, `max_abs_error` and `seconds`.
-    ONNX from the JAX backend is left to `convert_onnx_on_tensorflow` (one process for all).
+    TFLite and ONNX from the JAX backend are left to `convert_in_tensorflow_process` (one process
+    for all cases, from the `.keras` files, as `rnnzoo.export.to_tflite(model)` and `to_onnx(model)` do).
     """
     from rnnzoo import export
 
@@ -466,7 +467,7 @@ def run_case(name, out_dir, formats=FORMATS):
         return _checked(saved_model, batches, expected, signature)
 
     results["saved_model"] = _result(saved)
-    if "tflite" in formats:
+    if "tflite" in formats and keras.backend.backend() == "tensorflow":
         def lite():
             if results["saved_model"]["status"] == "error":
                 raise RuntimeError("no SavedModel to convert")
@@ -488,11 +489,13 @@ def run_case(name, out_dir, formats=FORMATS):
     return results, model, batches, expected
 
 
-def convert_onnx_on_tensorflow(jobs, out_dir, timeout=1800):
-    """JAX backend: converts every `(name, model)` of `jobs` to ONNX in one TensorFlow process.
+def convert_in_tensorflow_process(jobs, out_dir, formats=("tflite", "onnx"), timeout=1800):
+    """JAX backend: converts every `(name, model)` of `jobs` to TFLite and ONNX in one TensorFlow process.
 
-    Each model goes through a `.keras` file (see `rnnzoo.export.to_onnx`). Returns a dict
-    `name -> (path or None, error or None, seconds)`.
+    Each model goes through a `.keras` file (see `rnnzoo.export.to_tflite` and `to_onnx`), and
+    one TensorFlow SavedModel per case is converted to each format, as `to_tflite(model)` and
+    `to_onnx(model)` do (each exports its own).
+    Returns a dict `name -> {format: [path or None, error or None, seconds]}`.
     """
     from rnnzoo.export.artifacts import run_python
 
@@ -507,26 +510,44 @@ def convert_onnx_on_tensorflow(jobs, out_dir, timeout=1800):
         "from rnnzoo.export import matrix\n"
         "results = {}\n"
         "for name, keras_path in json.loads(sys.argv[1]).items():\n"
-        "    start = time.perf_counter()\n"
-        "    onnx_path = keras_path[:-len('.keras')] + '.onnx'\n"
-        "    try:\n"
+        "    case, results[name] = matrix.CASES[name], {}\n"
+        "    with warnings.catch_warnings():\n"
+        "        warnings.simplefilter('ignore', UserWarning)\n"
+        "        model = keras.saving.load_model(keras_path)\n"
+        "    base, start = keras_path[:-len('.keras')], time.perf_counter()\n"
+        "    signature = {'greedy': 'greedy', 'beam': 'beam_search'}.get(case.decoder, 'serving_default')\n"
+        "    try:  # one TensorFlow SavedModel per case, converted to each format (what to_tflite(model) does)\n"
         "        with warnings.catch_warnings():\n"
         "            warnings.simplefilter('ignore', UserWarning)\n"
-        "            model = keras.saving.load_model(keras_path)\n"
-        "            case = matrix.CASES[name]\n"
         "            if case.decoder:\n"
-        "                export.export_decoder(model, onnx_path, method=case.decoder, format='onnx')\n"
+        "                saved = export.export_decoder(model, base + '_tf_saved_model', method=case.decoder)\n"
         "            else:\n"
-        "                export.to_onnx(model, onnx_path)\n"
-        "        results[name] = [onnx_path, None, time.perf_counter() - start]\n"
+        "                saved = export.to_saved_model(model, base + '_tf_saved_model')\n"
+        "        saved_error = None\n"
         "    except Exception as error:\n"
-        "        results[name] = [None, matrix._short(error), time.perf_counter() - start]\n"
+        "        saved, saved_error = None, 'the TensorFlow SavedModel: ' + matrix._short(error)\n"
+        "    shared = time.perf_counter() - start\n"
+        "    for fmt in json.loads(sys.argv[2]):\n"
+        "        start = time.perf_counter()\n"
+        "        path = base + '.' + fmt\n"
+        "        try:\n"
+        "            if saved is None:\n"
+        "                raise RuntimeError(saved_error)\n"
+        "            with warnings.catch_warnings():\n"
+        "                warnings.simplefilter('ignore', UserWarning)\n"
+        "                if fmt == 'tflite':\n"
+        "                    export.to_tflite(saved, path)\n"
+        "                else:\n"
+        "                    export.to_onnx(saved, path, signature=signature)\n"
+        "            results[name][fmt] = [path, None, time.perf_counter() - start + shared]\n"
+        "        except Exception as error:\n"
+        "            results[name][fmt] = [None, matrix._short(error), time.perf_counter() - start + shared]\n"
         "print('RESULTS ' + json.dumps(results))\n"
     )
-    done = run_python(code, [json.dumps(paths)], timeout=timeout, backend="tensorflow")
+    done = run_python(code, [json.dumps(paths), json.dumps(list(formats))], timeout=timeout, backend="tensorflow")
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
     if done.returncode != 0 or not lines:
-        raise RuntimeError(f"The TensorFlow process converting to ONNX failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"The TensorFlow process converting to {' and '.join(formats)} failed:\n{done.stderr[-3000:]}")
     return json.loads(lines[-1][len("RESULTS "):])
 
 
@@ -535,28 +556,35 @@ def run_matrix(names=None, out_dir=None, formats=FORMATS):
     import tempfile
 
     names = list(CASES) if names is None else list(names)
-    results, onnx_jobs, kept = {}, [], {}
+    results, jobs, kept = {}, [], {}
+    converted_formats = [f for f in ("tflite", "onnx") if f in formats]
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = out_dir or tmp
         for name in names:
             results[name], model, batches, expected = run_case(name, out_dir, formats)
-            if "onnx" in formats and keras.backend.backend() != "tensorflow" and model is not None:
-                onnx_jobs.append((name, model))
+            if converted_formats and keras.backend.backend() != "tensorflow" and model is not None:
+                jobs.append((name, model))
                 kept[name] = (batches, expected)
-        if onnx_jobs:
+        if jobs:
             start = time.perf_counter()
-            converted = convert_onnx_on_tensorflow(onnx_jobs, out_dir)
-            for name, (path, error, seconds) in converted.items():
+            converted = convert_in_tensorflow_process(jobs, out_dir, converted_formats)
+            for name, by_format in converted.items():
                 batches, expected = kept[name]
                 case = CASES[name]
                 signature = {"greedy": "greedy", "beam": "beam_search"}.get(case.decoder, "serving_default")
-                if path is None:
-                    results[name]["onnx"] = {"status": "error", "error": error, "seconds": round(seconds, 2)}
-                else:
-                    result = _result(lambda: _checked(path, batches, expected, signature))
+                for fmt, (path, error, seconds) in by_format.items():
+                    if path is None:
+                        results[name][fmt] = {"status": "error", "error": error, "seconds": round(seconds, 2)}
+                        continue
+
+                    def check(path=path, fmt=fmt):
+                        extra = {"while": "WHILE" in _builtins_only(path)} if fmt == "tflite" else None
+                        return _checked(path, batches, expected, signature, extra)
+
+                    result = _result(check)
                     result["seconds"] = round(result["seconds"] + seconds, 2)
-                    results[name]["onnx"] = result
-            results["_onnx_process_seconds"] = round(time.perf_counter() - start, 2)
+                    results[name][fmt] = result
+            results["_tensorflow_process_seconds"] = round(time.perf_counter() - start, 2)
     return results
 
 
@@ -627,7 +655,7 @@ def main(argv=None):
         if not name.startswith("_"):
             print(f"{name:<32}", "  ".join(f"{fmt}={_cell(row.get(fmt))} ({row[fmt]['seconds']:.1f} s)"
                                            for fmt in FORMATS if fmt in row))
-    print(f"total {results['_total_seconds']} s (ONNX process {results.get('_onnx_process_seconds', '-')} s) -> {out}")
+    print(f"total {results['_total_seconds']} s (TensorFlow process {results.get('_tensorflow_process_seconds', '-')} s) -> {out}")
 
 
 def strip(results):

@@ -10,7 +10,7 @@ import warnings
 
 import keras
 
-from rnnzoo.export.converters import onnx_ops, quantized_weights, tflite_ops, to_onnx, to_tflite
+from rnnzoo.export.converters import convert_all_on_tensorflow, onnx_ops, quantized_weights, tflite_ops, to_onnx, to_tflite
 from rnnzoo.export.parity import parity_report
 from rnnzoo.export.saved_model import to_saved_model
 
@@ -136,21 +136,33 @@ def export_model(model, inputs, formats=("saved_model", "tflite"), out="exports"
     # when all are complete are they renamed to their version paths (`final`), and the manifest
     # is written last. An export killed at any point leaves no numbered artifact behind.
     v = version if version is not None else _common_version(model_dir, formats)
+    for fmt in formats:
+        final = _artifact_path(model_dir, v, fmt)
+        if os.path.exists(final) and not overwrite:
+            raise FileExistsError(f"{final} exists. Pass `overwrite=True` to replace it, or another `version`.")
     with tempfile.TemporaryDirectory() as tmp:
         saved_model = None
+        converted = set()
+        if keras.backend.backend() != "tensorflow":
+            # From JAX, TFLite and ONNX are converted from the model on the TensorFlow backend, all
+            # in one process: a JAX SavedModel holds StableHLO, which tf2onnx cannot read, and its
+            # `lax.scan` loops would run in LiteRT in time quadratic in the length (`to_tflite`).
+            jobs = [("to_onnx" if fmt.startswith("onnx") else "to_tflite",
+                     _partial_path(_artifact_path(model_dir, v, fmt)), {"quantization": FORMATS[fmt]["quantization"]})
+                    for fmt in formats if fmt != "saved_model"]
+            if jobs:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # the manifest says what quantization did
+                    convert_all_on_tensorflow(model, jobs)
+                converted = {fmt for fmt in formats if fmt != "saved_model"}
         for fmt in formats:
             final = _artifact_path(model_dir, v, fmt)
-            if os.path.exists(final) and not overwrite:
-                raise FileExistsError(f"{final} exists. Pass `overwrite=True` to replace it, or another `version`.")
             path = _partial_path(final)
             published.append((path, final))
             quantization = None if fmt == "saved_model" else FORMATS[fmt]["quantization"]
-            if fmt.startswith("onnx") and keras.backend.backend() != "tensorflow":
-                # A JAX SavedModel holds StableHLO, which tf2onnx cannot read: convert the model.
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # the manifest says what quantization did
-                    to_onnx(model, path, quantization=quantization)
-                default_tolerance, ops, size = FORMATS[fmt]["tolerance"], onnx_ops(path), os.path.getsize(path)
+            if fmt in converted:
+                lister = onnx_ops if fmt.startswith("onnx") else tflite_ops
+                default_tolerance, ops, size = FORMATS[fmt]["tolerance"], lister(path), os.path.getsize(path)
             else:
                 if saved_model is None and not (fmt == "saved_model" and saved_model_writer is not None):
                     saved_model = to_saved_model(model, os.path.join(tmp, "saved_model"),

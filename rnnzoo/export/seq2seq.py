@@ -151,8 +151,8 @@ def export_decoder(model, path, *, method="greedy", format="saved_model", beam_w
         model: a `Seq2Seq`.
         path: str, a SavedModel directory, or the `.tflite` / `.onnx` file.
         method: `"greedy"` or `"beam"`.
-        format: `"saved_model"`, `"tflite"` (builtin ops only) or `"onnx"` (from the JAX backend
-            converted in a TensorFlow process, see `to_onnx`).
+        format: `"saved_model"`, `"tflite"` (builtin ops only) or `"onnx"` (both from the JAX
+            backend converted in a TensorFlow process, see `to_tflite` and `to_onnx`).
         beam_width, length_penalty: the beam search's.
         quantization: as `to_tflite` (TFLite and ONNX).
 
@@ -163,8 +163,10 @@ def export_decoder(model, path, *, method="greedy", format="saved_model", beam_w
     check_format("export_decoder", format, DECODER_FORMATS, quantization)
     _check_target(path, "export_decoder")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if format == "onnx" and keras.backend.backend() != "tensorflow":
-        convert_on_tensorflow(model, "export_decoder", path, method=method, format="onnx", beam_width=beam_width,
+    if format != "saved_model" and keras.backend.backend() != "tensorflow":
+        # From JAX, as `to_onnx(model)` and `to_tflite(model)`: the model on the TensorFlow backend
+        # (tf2onnx cannot read StableHLO; TensorFlow's encoder loop runs in LiteRT in linear time).
+        convert_on_tensorflow(model, "export_decoder", path, method=method, format=format, beam_width=beam_width,
                               length_penalty=length_penalty, quantization=quantization)
         write_vocabulary(model, path)
         return path
