@@ -138,7 +138,7 @@ def main(argv=None):
 
     stack = models["(a) residual stack of (c)"]  # exports to builtins as well (not kept)
     with tempfile.TemporaryDirectory() as tmp:
-        tflite = export.to_tflite(export.to_saved_model(stack, os.path.join(tmp, "stack")), os.path.join(tmp, "stack.tflite"))
+        tflite = export.to_tflite(stack, os.path.join(tmp, "stack.tflite"))
         stack_parity = export.parity_report(stack, [tflite], inputs)
     print(f"(a) residual stack, TFLite at the same inputs: relative error {stack_parity.max_relative_error:.2e}, "
           f"max |diff| {stack_parity.max_abs_error:.2e} ({'PASS' if stack_parity.passed else 'FAIL'})")

@@ -29,7 +29,7 @@ def main(out="exports/sequence_classifier"):
     model.fit(x, y, batch_size=64, epochs=8, verbose=2)
     print(f"held-out accuracy {model.evaluate(x_test, y_test, verbose=0)[1]:.3f} (chance 0.5)")
     saved_model = export.to_saved_model(model, os.path.join(out, "saved_model"))
-    tflite = export.to_tflite(saved_model, os.path.join(out, "model.tflite"))
+    tflite = export.to_tflite(model, os.path.join(out, "model.tflite"))  # on JAX: converted on TensorFlow
     print("TFLite ops:", export.tflite_ops(tflite))
     batches = [tasks.majority_bit(b, t, min_length=1, seed=b)[0] for b, t in [(1, 1), (1, 7), (3, 9), (5, 21)]]
     print(export.parity_report(model, [saved_model, tflite], batches))

@@ -55,7 +55,7 @@ def main(out="exports/sequence_length"):
         print(f"{name:<13} mean {generated.mean():.2f}  counts of lengths 0..9: "
               f"{np.bincount(generated, minlength=10).tolist()}")
         path = os.path.join(out, name)
-        tflite = export.to_tflite(export.to_saved_model(generate, path + "_saved_model"), path + ".tflite")
+        tflite = export.to_tflite(generate, path + ".tflite")
         small = {k: v[:7] for k, v in noise.items()} if isinstance(noise, dict) else noise[:7]
         got = {np.ndim(v): v for v in export.run_artifact(tflite, small)}
         expected = generate(small)

@@ -49,7 +49,7 @@ def main(out="exports/teacher_forcing"):
                   f"{'scheduled sampling' if scheduled else 'teacher forcing':<20} "
                   f"{np.mean(forced == y_test):.3f} / {np.mean(closed == y_test):.3f}")
     saved_model = export.to_saved_model(closed_model, os.path.join(out, "saved_model"))
-    tflite = export.to_tflite(saved_model, os.path.join(out, "model.tflite"))
+    tflite = export.to_tflite(closed_model, os.path.join(out, "model.tflite"))  # on JAX: converted on TensorFlow
     print("TFLite ops:", export.tflite_ops(tflite))
     print(export.parity_report(closed_model, [saved_model, tflite], [x_test[:1, :7], x_test[:5]]))
 
