@@ -5,7 +5,7 @@ Importing this module registers the builders, after which the usual TFDS calls w
 >>> import tensorflow_datasets as tfds
 >>> import rnnzoo.data.datasets  # registers rnnzoo_* builders
 >>> sorted(name for name in tfds.list_builders() if name.startswith("rnnzoo_"))
-['rnnzoo_adding_problem', 'rnnzoo_copy_memory', 'rnnzoo_dates', 'rnnzoo_delayed_recall', 'rnnzoo_negation_sentiment', 'rnnzoo_parallel_text', 'rnnzoo_running_parity', 'rnnzoo_sst', 'rnnzoo_string_reversal']
+['rnnzoo_adding_problem', 'rnnzoo_copy_memory', 'rnnzoo_dates', 'rnnzoo_delayed_recall', 'rnnzoo_negation_sentiment', 'rnnzoo_parallel_text', 'rnnzoo_plain_text', 'rnnzoo_running_parity', 'rnnzoo_sst', 'rnnzoo_string_reversal']
 
     train = tfds.load("rnnzoo_adding_problem/length_50", split="train", data_dir="~/tensorflow_datasets",
                       as_supervised=True)
@@ -16,7 +16,8 @@ datasets; changing a generator means a new `VERSION`. No network is used.
 
 Real data, read from your own files (`manual_dir`; nothing is downloaded): `rnnzoo_sst` builds
 the Stanford Sentiment Treebank from its PTB files, `rnnzoo_parallel_text` reads a tab-separated
-parallel text (an Anki/Tatoeba file), see `RnnzooParallelText`. `load_imdb` loads the TFDS
+parallel text (an Anki/Tatoeba file), see `RnnzooParallelText`, and `rnnzoo_plain_text` (defined
+in `rnnzoo.data.text`, registered here too) a plain text for language models. `load_imdb` loads the TFDS
 `imdb_reviews` dataset for the zoo's sequence-to-one models once it is prepared in `data_dir`
 (it never downloads).
 """
@@ -27,6 +28,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from rnnzoo.data import tasks
+from rnnzoo.data.text import RnnzooPlainText  # noqa: F401  (registers rnnzoo_plain_text with the others)
 
 SPLIT_SIZES = {"train": 4000, "validation": 500, "test": 1000}
 
