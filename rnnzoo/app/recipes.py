@@ -34,8 +34,9 @@ class Data:
     """The three splits of a run's data, each `(inputs, targets)`, and what describes them.
 
     `info` is JSON-able (saved in RUN_DIR/data.json): for trees `num_classes` and the
-    vocabulary's `tokens`; for string pairs the vocabularies, split rule and maximum lengths; `test_texts`
-    holds the test split's `(sources, targets)` strings of a translation task.
+    vocabulary's `tokens`; for string pairs the vocabularies, split rule and maximum lengths. For
+    string pairs `train` is the training `(sources, targets)` strings (the model's `dataset` pads
+    them per batch), and `test_texts` holds the test split's strings.
     """
 
     family: str  # "sequence", "tree", "translation" or "language_model"
@@ -173,7 +174,8 @@ def _translation_data(config):
                          f"Received: {len(splits[0][0])} training pairs")
     splitter = Tokenizer([], split)
     # Length limits from the data: the longest source and target of every split, so nothing is
-    # truncated; batches are padded to this corpus's longest pair.
+    # truncated. Training batches are padded per batch (`Seq2Seq.dataset`, by length buckets); the
+    # validation and test arrays to the corpus's longest pair.
     info = {
         "source_vocabulary": source_vocabulary,
         "target_vocabulary": target_vocabulary,
@@ -188,8 +190,8 @@ def _translation_data(config):
         target_in, target_out, _ = target_tokenizer.teacher_forcing(list(targets), pad_to=info["max_target_length"] + 1)
         return {"source": source, "target_in": target_in}, target_out
 
-    encoded = [encode(*part) for part in splits]
-    return Data("translation", *encoded, info=info, test_texts=tuple(splits[2]))
+    encoded = [encode(*part) for part in splits[1:]]
+    return Data("translation", tuple(splits[0]), *encoded, info=info, test_texts=tuple(splits[2]))
 
 
 # -- text ------------------------------------------------------------------------------------------

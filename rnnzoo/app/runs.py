@@ -383,6 +383,10 @@ def train(config, run_dir, *, verbose=1, callbacks=(), log=print):
             if data.family == "language_model":  # tf.data windows, in order; the model resets its state
                 model.fit(data.train[0], epochs=config.epochs, validation_data=data.validation[0],
                           callbacks=callbacks, verbose=verbose)
+            elif data.family == "translation":  # padded per batch, by length buckets; the same order every epoch
+                model.fit(model.dataset(data.train, config.batch_size, shuffle=False), epochs=config.epochs,
+                          validation_data=data.validation, validation_batch_size=config.batch_size,
+                          callbacks=callbacks, verbose=verbose)
             else:
                 model.fit(*data.train, batch_size=config.batch_size, epochs=config.epochs, shuffle=False,
                           validation_data=data.validation, callbacks=callbacks, verbose=verbose)
