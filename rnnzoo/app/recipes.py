@@ -297,20 +297,20 @@ def sequence_classifier(info, units, recurrent_initializer):
     return build(info["num_classes"], info["features"], units, mask_value=-1.0, recurrent_initializer=recurrent_initializer)
 
 
-def tree_classifier(info, units, recurrent_initializer):
+def tree_classifier(info, units, recurrent_initializer, embedding_dim=16):
     from rnnzoo.models.tree_classifier import tree_classifier as build
 
-    return build(len(info["tokens"]), info["num_classes"], embedding_dim=16, units=units)
+    return build(len(info["tokens"]), info["num_classes"], embedding_dim=embedding_dim, units=units)
 
 
 def _seq2seq(attention, name):
-    def build(info, units, recurrent_initializer):
+    def build(info, units, recurrent_initializer, embedding_dim=32):
         from rnnzoo.models.seq2seq import Seq2Seq
 
         # Runs saved before word vocabularies wrote `source_characters` / `target_characters`.
         source = info.get("source_vocabulary", info.get("source_characters"))
         target = info.get("target_vocabulary", info.get("target_characters"))
-        return Seq2Seq(source, target, split=info.get("split", "character"), embedding_dim=32, hidden_dim=units,
+        return Seq2Seq(source, target, split=info.get("split", "character"), embedding_dim=embedding_dim, hidden_dim=units,
                        attention=attention, max_source_length=info["max_source_length"],
                        max_target_length=info["max_target_length"], name=name)
 
@@ -318,11 +318,12 @@ def _seq2seq(attention, name):
     return build
 
 
-def char_lm(info, units, recurrent_initializer):
+def char_lm(info, units, recurrent_initializer, embedding_dim=32):
     """`LanguageModel` over the run's vocabulary, stateful for the run's batch size (truncated BPTT)."""
     from rnnzoo.models.language_model import LanguageModel
 
-    model = LanguageModel(info["vocabulary"], split=info["split"], units=units, stateful=True,
+    model = LanguageModel(info["vocabulary"], split=info["split"], embedding_dim=embedding_dim, units=units,
+                          stateful=True,
                           recurrent_initializer=recurrent_initializer, name="char_lm")
     model.build((info["batch_size"], None))
     return model
@@ -348,7 +349,8 @@ def build_model(config, info):
     """The compiled model of a `TrainConfig` on data described by `info` (`Data.info`)."""
     from rnnzoo.initializers import recurrent_initializer
 
-    model = BUILDERS[config.model](info, config.units, recurrent_initializer(config.recurrent_initializer))
+    sizes = {} if config.embedding_dim is None else {"embedding_dim": config.embedding_dim}
+    model = BUILDERS[config.model](info, config.units, recurrent_initializer(config.recurrent_initializer), **sizes)
     # Pascanu et al. (2013) rescale the whole gradient when its norm exceeds the threshold:
     # Keras's `global_clipnorm` (its `clipnorm` would clip each weight separately).
     optimizer = keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clipnorm)

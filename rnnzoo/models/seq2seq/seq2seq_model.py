@@ -245,14 +245,19 @@ class Seq2Seq(OrderedDatasetFit, keras.Model):
 
         `jit_compile` defaults to True on TensorFlow (Keras's `"auto"` elsewhere): XLA compiles
         the whole training step, so the decoder's loop, with the attention inside it, runs as one
-        native loop instead of one graph-executor dispatch per op per step (about 1.5x faster per
-        step on a CPU, bench/seq2seq.py). XLA compiles once per batch shape: `dataset`'s length
-        buckets keep the shapes few.
+        native loop instead of one graph-executor dispatch per op per step (bench/seq2seq.py).
+        XLA compiles once per batch shape: `dataset`'s length buckets keep the shapes few. Under
+        `tf.config.experimental.enable_op_determinism()` Keras refuses XLA, so the default is
+        then False (the command line enables it, for runs that resume bit for bit).
         """
         loss = MaskedSequenceCrossentropy() if loss is None else loss
         metrics = [MaskedSparseCategoricalAccuracy(ignore_class=PAD)] if metrics is None else metrics
         if jit_compile is None:
-            jit_compile = True if keras.backend.backend() == "tensorflow" else "auto"
+            jit_compile = "auto"
+            if keras.backend.backend() == "tensorflow":
+                from tensorflow.python.framework.config import is_op_determinism_enabled  # what Keras checks
+
+                jit_compile = not is_op_determinism_enabled()
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile, **kwargs)
 
     def compile_from_config(self, config):
