@@ -9,12 +9,16 @@ and `Dense(vocabulary)` on `[decoder output, context]`. rnnzoo's decoder feeds t
 the GRU at every step (Bahdanau et al.), which puts the attention inside the loop: the two
 models have the same sizes (embedding, hidden_dim, vocabularies), not the same computation.
 
-Both train on the same generated `dates` pairs (character ids, padded to the same widths), with
-Adam and batch 64, in the same process; after a warm-up epoch (compilation) each is timed over
-`--repeats` interleaved epochs, and the script prints the median seconds per epoch and the ratio
+Both train on the same generated `dates` pairs (character ids, padded to the same widths), or
+with `--vocabulary-size N` on random pairs of word ids from N-word vocabularies (12 tokens a
+side: a translation-sized output layer), with Adam and batch 64, in the same process. rnnzoo's
+model is compiled as `Seq2Seq.compile` does by default (on TensorFlow, `jit_compile=True`: XLA);
+the Keras model as a user compiles it (Keras's `jit_compile="auto"`, no XLA on a CPU) and, as a
+second anchor, with `jit_compile=True`. After a warm-up epoch (compilation) each is timed over
+`--repeats` interleaved epochs; the script prints the median seconds per epoch and the ratios
 (rnnzoo / Keras; below 1.0 means rnnzoo is faster).
 
-    KERAS_BACKEND=tensorflow python bench/seq2seq.py [--examples 4000] [--repeats 2]
+    KERAS_BACKEND=tensorflow python bench/seq2seq.py [--examples 4000] [--repeats 2] [--vocabulary-size 8000]
 """
 
 import argparse
@@ -56,20 +60,36 @@ def main():
     parser.add_argument("--embedding-dim", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--vocabulary-size", type=int, default=None,
+                        help="random pairs of word ids from vocabularies of this size instead of dates")
     args = parser.parse_args()
 
     keras.utils.set_random_seed(0)
-    sources, targets = seq2seq_tasks.dates(args.examples, seed=0)
-    ours = Seq2Seq(*seq2seq_tasks.ALPHABETS["dates"], embedding_dim=args.embedding_dim, hidden_dim=args.hidden_dim,
-                   max_source_length=max(map(len, sources)), max_target_length=max(map(len, targets)))
-    x = {"source": ours.encode_source(sources)}
-    x["target_in"], y = ours.encode_targets(targets)
-    ours.compile(optimizer=keras.optimizers.Adam(1e-3))
-    anchor = keras_gru_model(len(ours.source_tokenizer), len(ours.target_tokenizer), args.embedding_dim,
-                             args.hidden_dim)
-    anchor.compile(optimizer=keras.optimizers.Adam(1e-3), loss=MaskedSequenceCrossentropy())
-    models = {"rnnzoo Seq2Seq": ours, "Keras GRU + AdditiveAttention": anchor}
-    print(f"{platform.node()} {keras.backend.backend()} keras {keras.__version__}; {args.examples} dates pairs, "
+    if args.vocabulary_size:
+        words, length = [f"w{i}" for i in range(args.vocabulary_size)], 12
+        ours = Seq2Seq(words, words, split="word", embedding_dim=args.embedding_dim, hidden_dim=args.hidden_dim,
+                       max_source_length=length, max_target_length=length)
+        rng = np.random.default_rng(0)
+        x = {key: rng.integers(4, len(ours.target_tokenizer), (args.examples, length + 1)).astype("int32")
+             for key in ("source", "target_in")}
+        y = rng.integers(4, len(ours.target_tokenizer), (args.examples, length + 1)).astype("int32")
+        data = f"random pairs of {args.vocabulary_size}-word vocabularies"
+    else:
+        sources, targets = seq2seq_tasks.dates(args.examples, seed=0)
+        ours = Seq2Seq(*seq2seq_tasks.ALPHABETS["dates"], embedding_dim=args.embedding_dim,
+                       hidden_dim=args.hidden_dim, max_source_length=max(map(len, sources)),
+                       max_target_length=max(map(len, targets)))
+        x = {"source": ours.encode_source(sources)}
+        x["target_in"], y = ours.encode_targets(targets)
+        data = "dates pairs"
+    ours.compile(optimizer=keras.optimizers.Adam(1e-3))  # the model's default: XLA on TensorFlow
+    models = {"rnnzoo Seq2Seq": ours}
+    for name, jit_compile in (("Keras GRU + AdditiveAttention", "auto"), ("the same, jit_compile=True", True)):
+        models[name] = keras_gru_model(len(ours.source_tokenizer), len(ours.target_tokenizer), args.embedding_dim,
+                                       args.hidden_dim)
+        models[name].compile(optimizer=keras.optimizers.Adam(1e-3), loss=MaskedSequenceCrossentropy(),
+                             jit_compile=jit_compile)
+    print(f"{platform.node()} {keras.backend.backend()} keras {keras.__version__}; {args.examples} {data}, "
           f"source {x['source'].shape[1]} x target {y.shape[1]} ids, batch {args.batch_size}, "
           f"hidden {args.hidden_dim}, embedding {args.embedding_dim}")
     for name, model in models.items():
@@ -84,8 +104,8 @@ def main():
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, value in medians.items():
         print(f"  {name}: {value:.2f} s per epoch (runs: {', '.join(f'{t:.2f}' for t in times[name])})")
-    ratio = medians["rnnzoo Seq2Seq"] / medians["Keras GRU + AdditiveAttention"]
-    print(f"ratio rnnzoo / Keras: {ratio:.2f} (below 1.0: rnnzoo is faster)")
+    for name in list(models)[1:]:
+        print(f"ratio rnnzoo / {name}: {medians['rnnzoo Seq2Seq'] / medians[name]:.2f} (below 1.0: rnnzoo is faster)")
 
 
 if __name__ == "__main__":

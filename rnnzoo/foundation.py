@@ -202,3 +202,22 @@ def time_major(x):
 def flatten_time(x):
     """`(time, batch, n)` -> `(time * batch, n)`: a sum over t and the batch becomes one GEMM."""
     return ops.reshape(x, (-1, ops.shape(x)[-1]))
+
+
+def is_dataset(x):
+    """Whether `x` is a `tf.data.Dataset` (checked by class name: TensorFlow need not be loaded)."""
+    return any(c.__name__ == "DatasetV2" and c.__module__.startswith("tensorflow.") for c in type(x).__mro__)
+
+
+class OrderedDatasetFit:
+    """Mixin for a `keras.Model`: `fit(dataset)` passes `shuffle=False` unless `shuffle` is given.
+
+    A `tf.data.Dataset` orders itself (the zoo's pipelines take `shuffle` and `seed`), and for one
+    Keras warns that its default `shuffle=True` "will be ignored" at every `fit`.
+    """
+
+    def fit(self, *args, **kwargs):
+        x = args[0] if args else kwargs.get("x")
+        if len(args) <= 8 and "shuffle" not in kwargs and is_dataset(x):  # shuffle is fit's 9th argument
+            kwargs["shuffle"] = False
+        return super().fit(*args, **kwargs)

@@ -20,7 +20,11 @@ With `jit_compile=True`, the TensorFlow training loop is compiled with XLA: it t
 one native loop instead of one graph-executor dispatch per op per step, which is most of the
 time of small-batch, long-sequence training. Only the loop is compiled: the work around it
 stays in the graph, where TensorFlow prunes what is not needed and runs independent ops in
-parallel. (JAX compiles everything with XLA already.)
+parallel. (JAX compiles everything with XLA already.) That suits a loop with its own gradient
+(`rnnzoo.bptt`); a loop differentiated by autodiff cannot be compiled alone (its gradient's
+accumulators would cross the XLA boundary), but a whole training step can: the training loop
+has a `maximum_iterations`, which XLA needs to differentiate a while loop, so `model.compile(
+jit_compile=True)` compiles models whose cells are plain Keras cells (`Seq2Seq` does by default).
 
 Time is always the leading axis here (`(time, batch, ...)`); layers transpose.
 """
@@ -129,7 +133,7 @@ def _tf_tensor_array_scan(step, init, xs, reverse):
         return i + 1, carry, arrays
 
     _, carry, arrays = tf.while_loop(
-        lambda i, *_: i < num_steps, body, (tf.constant(1), carry, arrays)
+        lambda i, *_: i < num_steps, body, (tf.constant(1), carry, arrays), maximum_iterations=num_steps
     )
     return carry, _pack_ys(y, [a.stack() for a in arrays], xs_flat)
 

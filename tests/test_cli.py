@@ -254,7 +254,7 @@ def test_tree_classifier_from_a_tree_file_trains_evaluates_exports_and_resumes(t
     from rnnzoo.data import trees as T
 
     encoded = T.encode_trees([T.sentence_tree(t) for t in texts], T.Vocabulary(data["tokens"][2:]))
-    run_model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    run_model = keras.saving.load_model(str(tmp_path / "run" / "model.keras"))
     expected = run_model.predict_on_batch(T.split_inputs_targets(encoded)[0])["root_logits"]
     np.testing.assert_allclose(classified["root_logits"].numpy(), expected, atol=1e-5)
 
@@ -298,8 +298,11 @@ def test_seq2seq_from_a_pairs_file_trains_evaluates_and_exports(tmp_path, capsys
     # An Anki-style file: a third (attribution) column, ignored.
     (tmp_path / "pairs.tsv").write_text("".join(f"{w}\t{w[::-1]}\tCC-BY 2.0\n" for w in words), encoding="utf-8")
     done = rnnzoo("train", "seq2seq_fixed_context", "--pairs", "pairs.tsv", "--epochs", "1", "--units", "8",
-                  "--out", "run", "--quiet", cwd=tmp_path)
+                  "--embedding-dim", "6", "--out", "run", "--quiet", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "jit_compile" not in done.stderr  # no "Model doesn't support `jit_compile=True`" warning
+    model = keras.saving.load_model(str(tmp_path / "run" / "model.keras"))
+    assert (model.embedding_dim, model.hidden_dim) == (6, 8)
     evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert evaluation["test_examples"] == 6 and 0 <= evaluation["exact_match"] <= 1
     done = rnnzoo("export", "run", "--format", "saved_model", "--format", "tflite", cwd=tmp_path)

@@ -167,8 +167,11 @@ def test_library_errors_do_not_name_command_line_flags():
         ({"model": "tree_classifier", "data": "no/such/file.txt"}, "No data file at"),
         ({"model": "tree_classifier", "task": "negation_sentiment", "data": __file__}, "a `task` or a `data` file"),
         ({"model": "vanilla_tagger", "epochs": 0}, r"`TrainConfig\(epochs=...\)` must be an integer >= 1"),
+        ({"model": "vanilla_tagger", "embedding_dim": 8}, "applies to the models that embed tokens"),
+        ({"model": "char_lm", "embedding_dim": 0}, r"`TrainConfig\(embedding_dim=...\)` must be None or an integer"),
     ],
-    ids=["model", "task", "incompatible", "no-data-file-models", "missing-file", "task-and-data", "epochs"],
+    ids=["model", "task", "incompatible", "no-data-file-models", "missing-file", "task-and-data", "epochs",
+         "embedding-of-features", "embedding-zero"],
 )
 def test_train_config_errors(kwargs, message):
     with pytest.raises((ValueError, FileNotFoundError), match=message):

@@ -384,6 +384,9 @@ def build_parser():
                    help="clip the global gradient norm to this (Pascanu et al. 2013); default: no clipping")
     p.add_argument("--units", type=_positive(int), default=defaults["units"],
                    help="size of the recurrent state (hidden_dim of the seq2seq models)")
+    p.add_argument("--embedding-dim", type=_positive(int), default=defaults["embedding_dim"],
+                   help="tree, seq2seq and char_lm models: size of the token embeddings (default: 16 for trees, 32 "
+                        "for the others)")
     p.add_argument("--recurrent-initializer", default=defaults["recurrent_initializer"],
                    help="initializer of W: a Keras name (orthogonal, glorot_uniform, ...) or NAME:GAIN, "
                         "e.g. identity:1.0 (IRNN, Le et al. 2015); the vanilla-cell models only")

@@ -34,8 +34,9 @@ class Data:
     """The three splits of a run's data, each `(inputs, targets)`, and what describes them.
 
     `info` is JSON-able (saved in RUN_DIR/data.json): for trees `num_classes` and the
-    vocabulary's `tokens`; for string pairs the vocabularies, split rule and maximum lengths; `test_texts`
-    holds the test split's `(sources, targets)` strings of a translation task.
+    vocabulary's `tokens`; for string pairs the vocabularies, split rule and maximum lengths. For
+    string pairs `train` is the training `(sources, targets)` strings (the model's `dataset` pads
+    them per batch), and `test_texts` holds the test split's strings.
     """
 
     family: str  # "sequence", "tree", "translation" or "language_model"
@@ -173,7 +174,8 @@ def _translation_data(config):
                          f"Received: {len(splits[0][0])} training pairs")
     splitter = Tokenizer([], split)
     # Length limits from the data: the longest source and target of every split, so nothing is
-    # truncated; batches are padded to this corpus's longest pair.
+    # truncated. Training batches are padded per batch (`Seq2Seq.dataset`, by length buckets); the
+    # validation and test arrays to the corpus's longest pair.
     info = {
         "source_vocabulary": source_vocabulary,
         "target_vocabulary": target_vocabulary,
@@ -188,8 +190,8 @@ def _translation_data(config):
         target_in, target_out, _ = target_tokenizer.teacher_forcing(list(targets), pad_to=info["max_target_length"] + 1)
         return {"source": source, "target_in": target_in}, target_out
 
-    encoded = [encode(*part) for part in splits]
-    return Data("translation", *encoded, info=info, test_texts=tuple(splits[2]))
+    encoded = [encode(*part) for part in splits[1:]]
+    return Data("translation", tuple(splits[0]), *encoded, info=info, test_texts=tuple(splits[2]))
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -295,20 +297,20 @@ def sequence_classifier(info, units, recurrent_initializer):
     return build(info["num_classes"], info["features"], units, mask_value=-1.0, recurrent_initializer=recurrent_initializer)
 
 
-def tree_classifier(info, units, recurrent_initializer):
+def tree_classifier(info, units, recurrent_initializer, embedding_dim=16):
     from rnnzoo.models.tree_classifier import tree_classifier as build
 
-    return build(len(info["tokens"]), info["num_classes"], embedding_dim=16, units=units)
+    return build(len(info["tokens"]), info["num_classes"], embedding_dim=embedding_dim, units=units)
 
 
 def _seq2seq(attention, name):
-    def build(info, units, recurrent_initializer):
+    def build(info, units, recurrent_initializer, embedding_dim=32):
         from rnnzoo.models.seq2seq import Seq2Seq
 
         # Runs saved before word vocabularies wrote `source_characters` / `target_characters`.
         source = info.get("source_vocabulary", info.get("source_characters"))
         target = info.get("target_vocabulary", info.get("target_characters"))
-        return Seq2Seq(source, target, split=info.get("split", "character"), embedding_dim=32, hidden_dim=units,
+        return Seq2Seq(source, target, split=info.get("split", "character"), embedding_dim=embedding_dim, hidden_dim=units,
                        attention=attention, max_source_length=info["max_source_length"],
                        max_target_length=info["max_target_length"], name=name)
 
@@ -316,11 +318,12 @@ def _seq2seq(attention, name):
     return build
 
 
-def char_lm(info, units, recurrent_initializer):
+def char_lm(info, units, recurrent_initializer, embedding_dim=32):
     """`LanguageModel` over the run's vocabulary, stateful for the run's batch size (truncated BPTT)."""
     from rnnzoo.models.language_model import LanguageModel
 
-    model = LanguageModel(info["vocabulary"], split=info["split"], units=units, stateful=True,
+    model = LanguageModel(info["vocabulary"], split=info["split"], embedding_dim=embedding_dim, units=units,
+                          stateful=True,
                           recurrent_initializer=recurrent_initializer, name="char_lm")
     model.build((info["batch_size"], None))
     return model
@@ -346,7 +349,8 @@ def build_model(config, info):
     """The compiled model of a `TrainConfig` on data described by `info` (`Data.info`)."""
     from rnnzoo.initializers import recurrent_initializer
 
-    model = BUILDERS[config.model](info, config.units, recurrent_initializer(config.recurrent_initializer))
+    sizes = {} if config.embedding_dim is None else {"embedding_dim": config.embedding_dim}
+    model = BUILDERS[config.model](info, config.units, recurrent_initializer(config.recurrent_initializer), **sizes)
     # Pascanu et al. (2013) rescale the whole gradient when its norm exceeds the threshold:
     # Keras's `global_clipnorm` (its `clipnorm` would clip each weight separately).
     optimizer = keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clipnorm)

@@ -61,6 +61,9 @@ class TrainConfig:
             > 0 and at most `MAX_LEARNING_RATE` (1.0).
         clipnorm: float or None, clip the global gradient norm to this (Pascanu et al. 2013).
         units: int, the recurrent state size (`hidden_dim` of the seq2seq models).
+        embedding_dim: int or None, the size of the token embeddings of the models that embed
+            tokens (tree, seq2seq and char_lm models); None: the recipe's (16 for trees, 32 for
+            the others).
         recurrent_initializer: str, initializer of W: a Keras name or `NAME:GAIN`, e.g.
             `identity:1.0` (IRNN, Le et al. 2015); not used by the tree and seq2seq models.
         seed: int, the weights, the data and its order.
@@ -84,6 +87,7 @@ class TrainConfig:
     learning_rate: float = 0.01
     clipnorm: float = None
     units: int = 32
+    embedding_dim: int = None
     recurrent_initializer: str = "orthogonal"
     seed: int = 0
     distribute: str = None
@@ -164,6 +168,14 @@ class TrainConfig:
         if self.split is not None and not {"translation", "language_model"} & set(recipe.task_kinds):
             raise ValueError(f"`TrainConfig(split=...)` applies to the seq2seq models and char_lm, not to "
                              f"{self.model!r}. Received: split={self.split!r}")
+        if self.embedding_dim is not None:
+            if isinstance(self.embedding_dim, bool) or not isinstance(self.embedding_dim, int) or self.embedding_dim < 1:
+                raise ValueError(f"`TrainConfig(embedding_dim=...)` must be None or an integer >= 1. "
+                                 f"Received: embedding_dim={self.embedding_dim!r}")
+            if not {"tree_labels", "translation", "language_model"} & set(recipe.task_kinds):
+                raise ValueError(f"`TrainConfig(embedding_dim=...)` applies to the models that embed tokens (tree, "
+                                 f"seq2seq and char_lm models), not to {self.model!r}, which reads feature vectors. "
+                                 f"Received: embedding_dim={self.embedding_dim!r}")
         if self.max_tokens is not None and "translation" not in recipe.task_kinds:
             raise ValueError(f"`TrainConfig(max_tokens=...)` applies to the seq2seq models, not to "
                              f"{self.model!r}. Received: max_tokens={self.max_tokens!r}")
@@ -382,6 +394,10 @@ def train(config, run_dir, *, verbose=1, callbacks=(), log=print):
             model = recipes.build_model(config, data.info)
             if data.family == "language_model":  # tf.data windows, in order; the model resets its state
                 model.fit(data.train[0], epochs=config.epochs, validation_data=data.validation[0],
+                          callbacks=callbacks, verbose=verbose)
+            elif data.family == "translation":  # padded per batch, by length buckets; the same order every epoch
+                model.fit(model.dataset(data.train, config.batch_size, shuffle=False), epochs=config.epochs,
+                          validation_data=data.validation, validation_batch_size=config.batch_size,
                           callbacks=callbacks, verbose=verbose)
             else:
                 model.fit(*data.train, batch_size=config.batch_size, epochs=config.epochs, shuffle=False,

@@ -94,6 +94,15 @@ class AttentionDecoderCell(keras.layers.Layer):
 
     def step(self, inputs, state, constants):
         """`(logits, new_state, attention_weights)`; the weights are 1 for a fixed context."""
+        new_state, context, weights = self.recurrent_step(inputs, state, constants)
+        return self.logits(new_state, context, inputs), new_state, weights
+
+    def recurrent_step(self, inputs, state, constants):
+        """The part of a step the next step depends on: `(new_state, context, attention_weights)`.
+
+        With teacher forcing the logits are not fed back, so a training loop runs only this and
+        computes `logits` for every step at once after the loop (one large product).
+        """
         annotations, keys, mask = constants
         if self.attention is None:
             context = ops.sum(annotations * ops.expand_dims(mask, -1), axis=1)
@@ -101,8 +110,11 @@ class AttentionDecoderCell(keras.layers.Layer):
         else:
             context, weights = self.attention.score(state, annotations, keys, mask)
         new_state, _ = self.gru(ops.concatenate([inputs, context], axis=-1), state)
-        logits = self.output_projection(ops.concatenate([new_state, context, inputs], axis=-1))
-        return logits, new_state, weights
+        return new_state, context, weights
+
+    def logits(self, new_state, context, inputs):
+        """`o(t) = V [s(t), c(t), y(t-1)] + b`, for one step or (with a time axis) for many."""
+        return self.output_projection(ops.concatenate([new_state, context, inputs], axis=-1))
 
     def call(self, inputs, states, constants, training=None):
         state = states[0] if isinstance(states, (list, tuple)) else states

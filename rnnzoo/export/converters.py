@@ -190,9 +190,29 @@ def _saved_model_to_onnx(saved_model_path, path, signature, opset):
         saved_model_path, None, None, tag="serve", signatures=[signature], return_initialized_tables=True,
         return_tensors_to_rename=True,
     )
-    tf2onnx.convert.from_graph_def(graph_def, input_names=inputs, output_names=outputs, opset=opset,
-                                   tensors_to_rename=renames, output_path=path)
     del tables  # string tables (the `translate` signature) do not convert; token signatures have none
+
+    def convert():
+        tf2onnx.convert.from_graph_def(graph_def, input_names=inputs, output_names=outputs, opset=opset,
+                                       tensors_to_rename=renames, output_path=path)
+
+    # tf2onnx deep-copies the whole graph before each of its ~20 optimizer passes, in every round,
+    # to roll back a pass that raises: about half of a conversion's time. Setting
+    # TF2ONNX_CATCH_ERRORS turns that off (tf2onnx 1.17 reads any value as "don't catch", see
+    # `tf2onnx.convert._convert_common`). A pass that raises then fails the conversion, which is
+    # then run again the careful way, so the result is what tf2onnx gives by default.
+    variable = "TF2ONNX_CATCH_ERRORS"
+    previous = os.environ.get(variable)
+    os.environ[variable] = "false"
+    try:
+        convert()
+    except Exception:  # noqa: BLE001 -- whatever failed is retried below, where it raises if it still fails
+        os.environ.pop(variable)
+        convert()
+    finally:
+        os.environ.pop(variable, None)
+        if previous is not None:
+            os.environ[variable] = previous
 
 
 def _float16_weights(path):

@@ -8,6 +8,7 @@ import numpy as np
 from keras import ops
 
 from rnnzoo import losses
+from rnnzoo.foundation import OrderedDatasetFit, is_dataset
 from rnnzoo.layers.tree_layer import TreeLayer
 
 IGNORE_LABEL = -1
@@ -67,11 +68,6 @@ class MaskedSparseCategoricalAccuracy(keras.metrics.Metric):
         return {**super().get_config(), "ignore_class": self.ignore_class}
 
 
-def _is_dataset(x):
-    """A `tf.data.Dataset` (checked by class name: TensorFlow need not be loaded)."""
-    return any(c.__name__ == "DatasetV2" and c.__module__.startswith("tensorflow.") for c in type(x).__mro__)
-
-
 def num_real_nodes(inputs):
     """The number of real (not padding) nodes of each tree of an encoded batch, `(batch,)` int32.
 
@@ -85,7 +81,7 @@ def num_real_nodes(inputs):
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
-class TreeClassifier(keras.Model):
+class TreeClassifier(OrderedDatasetFit, keras.Model):
     """The functional model `tree_classifier` returns, with `fit` and `predict` made for trees.
 
     It is a plain functional model (same inputs, outputs, weights, saving and export); two
@@ -96,12 +92,6 @@ class TreeClassifier(keras.Model):
       (`tree_dataset(..., shuffle=True)`), and Keras would warn that `shuffle=True` is ignored.
     * `predict(x)` returns per-tree results without padding confusion (see `predict`).
     """
-
-    def fit(self, *args, **kwargs):
-        x = args[0] if args else kwargs.get("x")
-        if len(args) <= 8 and "shuffle" not in kwargs and _is_dataset(x):  # shuffle is fit's 9th argument
-            kwargs["shuffle"] = False
-        return super().fit(*args, **kwargs)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Node and root logits of every tree, with the padding nodes masked.
@@ -123,7 +113,7 @@ class TreeClassifier(keras.Model):
             `node_logits[i, :num_nodes[i]]`. `predict_trees` gives a list with one entry per
             tree instead.
         """
-        if not _is_dataset(x):
+        if not is_dataset(x):
             outputs = super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
             return _masked(outputs, num_real_nodes(x))
         if callbacks:

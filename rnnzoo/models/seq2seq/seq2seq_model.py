@@ -20,7 +20,7 @@ from keras import ops
 
 from rnnzoo import decoding
 from rnnzoo.cells.attention_decoder_cell import AttentionDecoderCell
-from rnnzoo.foundation import validate_units
+from rnnzoo.foundation import OrderedDatasetFit, validate_units
 from rnnzoo.decoding.common import top1
 from rnnzoo.layers.bidirectional import Bidirectional
 from rnnzoo.layers.recurrent import Recurrent, StepFunction
@@ -68,7 +68,7 @@ def _check_vocabulary(name, value):
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
-class Seq2Seq(keras.Model):
+class Seq2Seq(OrderedDatasetFit, keras.Model):
     """Encoder-decoder over characters or words: fixed context (`attention=False`) or Bahdanau attention.
 
     Args:
@@ -203,42 +203,62 @@ class Seq2Seq(keras.Model):
             )
         constants, state = self.encode(inputs["source"], training=training)
         target_in = ops.cast(inputs["target_in"], "int32")
-        embedded = ops.transpose(self.target_embedding(target_in), (1, 0, 2))  # (target_time, batch, embedding_dim)
-        batch = ops.shape(target_in)[0]
-        sampling = bool(training) and self.scheduled_sampling_rate > 0
-        if sampling:
-            use_prediction = keras.random.uniform(ops.shape(target_in), seed=self.seed_generator)
-            use_prediction = ops.less(use_prediction, self.scheduled_sampling_rate)
-            first = ops.expand_dims(ops.arange(ops.shape(target_in)[1]) == 0, 0)
-            use_prediction = ops.logical_and(use_prediction, ops.logical_not(first))  # <start> is always given
-            xs = (embedded, ops.expand_dims(ops.transpose(ops.cast(use_prediction, embedded.dtype)), -1))
-        else:
-            xs = embedded
+        previous = self.target_embedding(target_in)  # y(t-1): (batch, target_time, embedding_dim)
+        units = self.decoder_cell.units
+        if not (training and self.scheduled_sampling_rate > 0):
+            # Teacher forcing: the logits are not fed back, so the loop carries s(t) and emits
+            # [s(t), c(t)], and the output projection of every step is one product after it.
+            def step(y_t, states, constants):
+                new_state, context, _ = self.decoder_cell.recurrent_step(y_t, states[0], constants)
+                return ops.concatenate([new_state, context], axis=-1), [new_state]
 
+            decoder = Recurrent(StepFunction(step, [units], units + 2 * self.hidden_dim, dtype=self.dtype_policy),
+                                return_sequences=True, dtype=self.dtype_policy)
+            outputs = decoder(previous, initial_state=[state], training=training, constants=constants)
+            return self.decoder_cell.logits(outputs[..., :units], outputs[..., units:], previous)
+
+        # Scheduled sampling: at each step after <start>, with probability `scheduled_sampling_rate`
+        # the embedding of the previous step's arg-max replaces the true previous token.
+        use_prediction = keras.random.uniform(ops.shape(target_in), seed=self.seed_generator)
+        use_prediction = ops.less(use_prediction, self.scheduled_sampling_rate)
+        first = ops.expand_dims(ops.arange(ops.shape(target_in)[1]) == 0, 0)
+        use_prediction = ops.logical_and(use_prediction, ops.logical_not(first))  # <start> is always given
+        sequence = ops.concatenate([previous, ops.expand_dims(ops.cast(use_prediction, previous.dtype), -1)], -1)
         vocabulary_size = len(self.target_tokenizer)
 
-        def step(x_t, states, constants):  # teacher forcing, or scheduled sampling of the previous prediction
+        def sampled_step(x_t, states, constants):
             state, previous_logits = states
-            if sampling:
-                x_t, use = x_t[:, :-1], x_t[:, -1:]
-                predicted = self.target_embedding(top1(ops.stop_gradient(previous_logits)))
-                x_t = use * predicted + (1.0 - use) * x_t
-            logits, state, _ = self.decoder_cell.step(x_t, state, constants)
+            y_t, use = x_t[:, :-1], x_t[:, -1:]
+            predicted = self.target_embedding(top1(ops.stop_gradient(previous_logits)))
+            logits, state, _ = self.decoder_cell.step(use * predicted + (1.0 - use) * y_t, state, constants)
             return logits, [state, logits]
 
         decoder = Recurrent(
-            StepFunction(step, [self.decoder_cell.units, vocabulary_size], vocabulary_size, dtype=self.dtype_policy),
+            StepFunction(sampled_step, [units, vocabulary_size], vocabulary_size, dtype=self.dtype_policy),
             return_sequences=True, dtype=self.dtype_policy,
         )
-        initial_logits = ops.zeros((batch, vocabulary_size), self.compute_dtype)
-        sequence = ops.transpose(xs if not sampling else ops.concatenate(xs, axis=-1), (1, 0, 2))
-        return decoder(sequence, initial_state=[state, initial_logits], training=training, constants=constants)  # (batch, target_time, vocabulary)
+        initial_logits = ops.zeros((ops.shape(target_in)[0], vocabulary_size), self.compute_dtype)
+        return decoder(sequence, initial_state=[state, initial_logits], training=training, constants=constants)
 
-    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
-        """Keras `compile` with this model's defaults: masked sequence cross-entropy, token accuracy."""
+    def compile(self, optimizer="adam", loss=None, metrics=None, jit_compile=None, **kwargs):
+        """Keras `compile` with this model's defaults: masked sequence cross-entropy, token accuracy.
+
+        `jit_compile` defaults to True on TensorFlow (Keras's `"auto"` elsewhere): XLA compiles
+        the whole training step, so the decoder's loop, with the attention inside it, runs as one
+        native loop instead of one graph-executor dispatch per op per step (bench/seq2seq.py).
+        XLA compiles once per batch shape: `dataset`'s length buckets keep the shapes few. Under
+        `tf.config.experimental.enable_op_determinism()` Keras refuses XLA, so the default is
+        then False (the command line enables it, for runs that resume bit for bit).
+        """
         loss = MaskedSequenceCrossentropy() if loss is None else loss
         metrics = [MaskedSparseCategoricalAccuracy(ignore_class=PAD)] if metrics is None else metrics
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        if jit_compile is None:
+            jit_compile = "auto"
+            if keras.backend.backend() == "tensorflow":
+                from tensorflow.python.framework.config import is_op_determinism_enabled  # what Keras checks
+
+                jit_compile = not is_op_determinism_enabled()
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile, **kwargs)
 
     def compile_from_config(self, config):
         # Keras's own, restated because `compile` is overridden (Keras then refuses to guess).
@@ -351,7 +371,10 @@ class Seq2Seq(keras.Model):
                 1.5x from 8 up to the model's longest source or target (ids, `<end>` included).
 
         Returns:
-            A `tf.data.Dataset` of `({"source", "target_in"}, target_out)` int32 batches.
+            A `tf.data.Dataset` of `({"source", "target_in"}, target_out)` int32 batches; unless
+            `pairs` is an infinite dataset, it knows its number of batches (`cardinality()`,
+            counted by one pass over the pairs' lengths when it is made). `fit` on it does not
+            shuffle again (`shuffle` defaults to False for a dataset: the pipeline shuffles).
         """
         import tensorflow as tf
 
@@ -381,10 +404,23 @@ class Seq2Seq(keras.Model):
         dataset = dataset.filter(lambda source, target_in, target_out, length: length <= self.max_target_length)
         dataset = dataset.map(lambda source, target_in, target_out, length: ({"source": source, "target_in": target_in},
                                                                              target_out))
+
+        def width(x, y):  # what a pair is bucketed by
+            return tf.maximum(tf.shape(x["source"])[0], tf.shape(x["target_in"])[0])
+
+        num_batches = None
+        if dataset.cardinality() != tf.data.INFINITE_CARDINALITY:
+            # One pass over the widths: a bucket's last batch may be short, so the number of batches
+            # is the sum over buckets of ceil(pairs / batch_size), whatever the order. Known, it lets
+            # `fit` show a progress bar in epoch 1 and not warn that the input "ran out of data".
+            widths = np.fromiter(dataset.map(width).as_numpy_iterator(), "int64")
+            sizes = np.bincount(np.searchsorted(bucket_boundaries, widths, side="right"))
+            num_batches = int(np.sum(-(-sizes // batch_size)))
         dataset = dataset.bucket_by_sequence_length(
-            lambda x, y: tf.maximum(tf.shape(x["source"])[0], tf.shape(x["target_in"])[0]),
-            bucket_boundaries, [batch_size] * (len(bucket_boundaries) + 1), pad_to_bucket_boundary=True,
+            width, bucket_boundaries, [batch_size] * (len(bucket_boundaries) + 1), pad_to_bucket_boundary=True,
         )
+        if num_batches is not None:
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     @classmethod
