@@ -194,6 +194,47 @@ def test_dataset_buckets_pads_per_batch_and_trains():
     assert np.isfinite(history.history["loss"]).all()
 
 
+def test_dataset_of_unknown_length_is_not_read_ahead_and_the_shuffle_is_the_same():
+    import tensorflow as tf
+
+    sources, targets = reversal_data(40, seed=1)
+    model = tiny_model(max_source_length=12, max_target_length=8)
+    signature = (tf.TensorSpec((), tf.string), tf.TensorSpec((), tf.string))
+
+    def endless():
+        while True:
+            yield from zip(sources, targets)
+
+    # A generator's length is unknown: `dataset` must not count it (this one never ends).
+    dataset = model.dataset(tf.data.Dataset.from_generator(endless, output_signature=signature), batch_size=4)
+    assert int(dataset.cardinality()) == tf.data.UNKNOWN_CARDINALITY
+    assert len(list(dataset.take(3))) == 3
+    # Counting the batches of a list does not use up the shuffle's first order: the first epoch
+    # is the one the same pipeline gives uncounted (from a generator of the same pairs).
+    counted = model.dataset((sources, targets), batch_size=4, seed=3, bucket_boundaries=[4])
+    uncounted = model.dataset(tf.data.Dataset.from_generator(lambda: zip(sources, targets), output_signature=signature),
+                              batch_size=4, seed=3, bucket_boundaries=[4])
+    first = [y.numpy().tolist() for _, y in counted]
+    assert first == [y.numpy().tolist() for _, y in uncounted]
+    # Full batches only: what splits evenly across devices (each bucket's short last batch dropped).
+    full = model.dataset((sources, targets), batch_size=4, seed=3, bucket_boundaries=[4], drop_remainder=True)
+    sizes = [int(y.shape[0]) for _, y in full]
+    pairs_per_width = {}
+    for batch in first:
+        pairs_per_width[len(batch[0])] = pairs_per_width.get(len(batch[0]), 0) + len(batch)
+    assert set(sizes) == {4} and int(full.cardinality()) == len(sizes) == sum(n // 4 for n in pairs_per_width.values())
+
+
+def test_compile_uses_xla_only_where_keras_allows_it():
+    model = tiny_model()
+    model.compile(optimizer="adam")
+    assert model.jit_compile == (keras.backend.backend() in ("tensorflow", "jax"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.compile(optimizer="adam", run_eagerly=True)  # Keras: XLA and eager execution exclude each other
+    assert not model.jit_compile and not [str(w.message) for w in caught if "jit_compile" in str(w.message)]
+
+
 def test_attention_heatmap_is_written(tmp_path):
     model = tiny_model()
     path = plot_attention(model, "abc", os.path.join(tmp_path, "attention.png"))

@@ -396,7 +396,10 @@ def train(config, run_dir, *, verbose=1, callbacks=(), log=print):
                 model.fit(data.train[0], epochs=config.epochs, validation_data=data.validation[0],
                           callbacks=callbacks, verbose=verbose)
             elif data.family == "translation":  # padded per batch, by length buckets; the same order every epoch
-                model.fit(model.dataset(data.train, config.batch_size, shuffle=False), epochs=config.epochs,
+                # (Distributed: full batches only, which split evenly across the devices.)
+                train = model.dataset(data.train, config.batch_size, shuffle=False,
+                                      drop_remainder=config.distribute is not None)
+                model.fit(train, epochs=config.epochs,
                           validation_data=data.validation, validation_batch_size=config.batch_size,
                           callbacks=callbacks, verbose=verbose)
             else:

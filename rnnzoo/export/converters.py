@@ -202,7 +202,8 @@ def _saved_model_to_onnx(saved_model_path, path, signature, opset):
     # `tf2onnx.convert._convert_common`). A pass that raises then fails the conversion, which is
     # then run again the careful way, so the result is what tf2onnx gives by default.
     variable = "TF2ONNX_CATCH_ERRORS"
-    previous = os.environ.get(variable)
+    if variable in os.environ:  # the user's choice
+        return convert()
     os.environ[variable] = "false"
     try:
         convert()
@@ -211,8 +212,6 @@ def _saved_model_to_onnx(saved_model_path, path, signature, opset):
         convert()
     finally:
         os.environ.pop(variable, None)
-        if previous is not None:
-            os.environ[variable] = previous
 
 
 def _float16_weights(path):

@@ -246,18 +246,22 @@ class Seq2Seq(OrderedDatasetFit, keras.Model):
         `jit_compile` defaults to True on TensorFlow (Keras's `"auto"` elsewhere): XLA compiles
         the whole training step, so the decoder's loop, with the attention inside it, runs as one
         native loop instead of one graph-executor dispatch per op per step (bench/seq2seq.py).
-        XLA compiles once per batch shape: `dataset`'s length buckets keep the shapes few. Under
-        `tf.config.experimental.enable_op_determinism()` Keras refuses XLA, so the default is
-        then False (the command line enables it, for runs that resume bit for bit).
+        XLA compiles once per batch shape: with `dataset`'s length buckets, up to two per bucket
+        (full batches and the bucket's last one; `drop_remainder=True` keeps one). The default
+        is False where Keras refuses XLA (`run_eagerly`, a `tf.distribute` strategy, and
+        `tf.config.experimental.enable_op_determinism()`, which the command line enables for
+        runs that resume bit for bit).
         """
         loss = MaskedSequenceCrossentropy() if loss is None else loss
         metrics = [MaskedSparseCategoricalAccuracy(ignore_class=PAD)] if metrics is None else metrics
         if jit_compile is None:
-            jit_compile = "auto"
-            if keras.backend.backend() == "tensorflow":
+            jit_compile = "auto"  # Keras's rules: XLA neither eagerly nor under a tf.distribute strategy
+            if keras.backend.backend() == "tensorflow" and not kwargs.get("run_eagerly"):
+                import tensorflow as tf
                 from tensorflow.python.framework.config import is_op_determinism_enabled  # what Keras checks
 
-                jit_compile = not is_op_determinism_enabled()
+                if not tf.distribute.has_strategy() and getattr(self, "_distribute_strategy", None) is None:
+                    jit_compile = not is_op_determinism_enabled()
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile, **kwargs)
 
     def compile_from_config(self, config):
@@ -351,7 +355,8 @@ class Seq2Seq(OrderedDatasetFit, keras.Model):
             raise TypeError(f"`Seq2Seq.{name}` takes a list of strings. Received a single str; wrap it in a list.")
         return list(texts)
 
-    def dataset(self, pairs, batch_size=64, *, shuffle=True, seed=None, bucket_boundaries=None):
+    def dataset(self, pairs, batch_size=64, *, shuffle=True, seed=None, bucket_boundaries=None,
+                drop_remainder=False):
         """A `tf.data` pipeline for `fit`: tokenized pairs, bucketed by length, padded per batch.
 
         Pairs are tokenized by the model's own tokenizers (in the pipeline); sources longer than
@@ -369,12 +374,17 @@ class Seq2Seq(OrderedDatasetFit, keras.Model):
             seed: int or None, the shuffle's seed.
             bucket_boundaries: increasing list of ints, or None for lengths growing by about
                 1.5x from 8 up to the model's longest source or target (ids, `<end>` included).
+            drop_remainder: bool, drop each bucket's last, short batch (every batch then has
+                `batch_size` pairs, e.g. to split batches evenly across devices).
 
         Returns:
-            A `tf.data.Dataset` of `({"source", "target_in"}, target_out)` int32 batches; unless
-            `pairs` is an infinite dataset, it knows its number of batches (`cardinality()`,
-            counted by one pass over the pairs' lengths when it is made). `fit` on it does not
-            shuffle again (`shuffle` defaults to False for a dataset: the pipeline shuffles).
+            A `tf.data.Dataset` of `({"source", "target_in"}, target_out)` int32 batches. For
+            lists of pairs, or a dataset of known length, it knows its number of batches
+            (`cardinality()`, counted by one pass over the pairs' lengths when it is made), so
+            `fit` shows a progress bar in epoch 1 and does not warn that the input "ran out of
+            data"; a dataset of unknown length (a generator, a file read lazily) is not read
+            ahead. `fit` on it does not shuffle again (`shuffle` defaults to False for a
+            dataset: the pipeline shuffles).
         """
         import tensorflow as tf
 
@@ -385,8 +395,6 @@ class Seq2Seq(OrderedDatasetFit, keras.Model):
             sources, targets = pairs
             dataset = tf.data.Dataset.from_tensor_slices((self._texts(sources, "dataset"),
                                                           self._texts(targets, "dataset")))
-        if shuffle:
-            dataset = dataset.shuffle(10000, seed=seed, reshuffle_each_iteration=True)
         longest = max(self.max_source_length, self.max_target_length) + 1
         if bucket_boundaries is None:
             bucket_boundaries, bound = [], 8
@@ -400,24 +408,28 @@ class Seq2Seq(OrderedDatasetFit, keras.Model):
             target_in, target_out, lengths = self.target_tokenizer.teacher_forcing_ids(target)
             return source_ids, target_in, target_out, lengths
 
-        dataset = dataset.batch(1024).map(tokenize, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-        dataset = dataset.filter(lambda source, target_in, target_out, length: length <= self.max_target_length)
-        dataset = dataset.map(lambda source, target_in, target_out, length: ({"source": source, "target_in": target_in},
-                                                                             target_out))
+        def examples(dataset):
+            dataset = dataset.batch(1024).map(tokenize, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+            dataset = dataset.filter(lambda source, target_in, target_out, length: length <= self.max_target_length)
+            return dataset.map(lambda source, target_in, target_out, length: (
+                {"source": source, "target_in": target_in}, target_out))
 
         def width(x, y):  # what a pair is bucketed by
             return tf.maximum(tf.shape(x["source"])[0], tf.shape(x["target_in"])[0])
 
         num_batches = None
-        if dataset.cardinality() != tf.data.INFINITE_CARDINALITY:
-            # One pass over the widths: a bucket's last batch may be short, so the number of batches
-            # is the sum over buckets of ceil(pairs / batch_size), whatever the order. Known, it lets
-            # `fit` show a progress bar in epoch 1 and not warn that the input "ran out of data".
-            widths = np.fromiter(dataset.map(width).as_numpy_iterator(), "int64")
+        if dataset.cardinality() >= 0:
+            # One pass over the widths, before any shuffle (so the shuffle's first order is the
+            # epoch's): a bucket's last batch may be short, so the number of batches is the sum
+            # over buckets of ceil(pairs / batch_size), whatever the order.
+            widths = np.fromiter(examples(dataset).map(width).as_numpy_iterator(), "int64")
             sizes = np.bincount(np.searchsorted(bucket_boundaries, widths, side="right"))
-            num_batches = int(np.sum(-(-sizes // batch_size)))
-        dataset = dataset.bucket_by_sequence_length(
+            num_batches = int(np.sum(sizes // batch_size if drop_remainder else -(-sizes // batch_size)))
+        if shuffle:
+            dataset = dataset.shuffle(10000, seed=seed, reshuffle_each_iteration=True)
+        dataset = examples(dataset).bucket_by_sequence_length(
             width, bucket_boundaries, [batch_size] * (len(bucket_boundaries) + 1), pad_to_bucket_boundary=True,
+            drop_remainder=drop_remainder,
         )
         if num_batches is not None:
             dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
