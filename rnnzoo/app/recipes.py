@@ -310,8 +310,8 @@ def _seq2seq(attention, name):
         # Runs saved before word vocabularies wrote `source_characters` / `target_characters`.
         source = info.get("source_vocabulary", info.get("source_characters"))
         target = info.get("target_vocabulary", info.get("target_characters"))
-        return Seq2Seq(source, target, split=info.get("split", "character"), embedding_dim=embedding_dim, hidden_dim=units,
-                       attention=attention, max_source_length=info["max_source_length"],
+        return Seq2Seq(source, target, split=info.get("split", "character"), embedding_dim=embedding_dim,
+                       hidden_dim=units, attention=attention, max_source_length=info["max_source_length"],
                        max_target_length=info["max_target_length"], name=name)
 
     build.__name__ = name
@@ -323,8 +323,7 @@ def char_lm(info, units, recurrent_initializer, embedding_dim=32):
     from rnnzoo.models.language_model import LanguageModel
 
     model = LanguageModel(info["vocabulary"], split=info["split"], embedding_dim=embedding_dim, units=units,
-                          stateful=True,
-                          recurrent_initializer=recurrent_initializer, name="char_lm")
+                          stateful=True, recurrent_initializer=recurrent_initializer, name="char_lm")
     model.build((info["batch_size"], None))
     return model
 
