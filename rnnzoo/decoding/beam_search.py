@@ -3,7 +3,8 @@
 from keras import ops
 from keras import tree
 
-from rnnzoo.decoding.common import check_decoding_args, first_step, length_penalty_factor, write_at
+from rnnzoo import recurrence
+from rnnzoo.decoding.common import check_decoding_args, first_step, length_penalty_factor
 
 NEG_INF = -1e9  # finite: keeps the arithmetic free of NaN
 
@@ -63,23 +64,24 @@ def beam_search(step_fn, initial_state, constants, *, start_token, end_token, ma
         raise ValueError(f"`beam_search(beam_width=...)` must be at most the vocabulary size {vocabulary}. "
                          f"Received: beam_width={k}")
 
-    tokens = ops.full((batch, k, max_length), pad_token, dtype="int32")
-    attention_buffer = ops.zeros((batch, k, max_length, source_time), "float32")
     # All beams start identical: only the first may be extended at the first step.
     log_probs = ops.where(ops.arange(k) == 0, 0.0, NEG_INF) * ops.ones((batch, 1))
-    lengths = ops.zeros((batch, k), "int32")
-    finished = ops.zeros((batch, k), "int32")
+    zeros = ops.zeros((batch, k), "int32")
+    init = {"state": state, "logits": logits, "attention": attention, "log_probs": log_probs, "lengths": zeros,
+            "finished": zeros}
     # A finished beam is extended only by `pad_token`, at no cost.
     pad_only = ops.where(ops.arange(vocabulary) == pad_token, 0.0, NEG_INF)  # (vocabulary,)
 
-    def cond(i, state, logits, attention, tokens, attention_buffer, log_probs, lengths, finished):
-        return ops.logical_and(i < max_length, ops.sum(1 - finished) > 0)
-
-    def body(i, state, logits, attention, tokens, attention_buffer, log_probs, lengths, finished):
-        step_log_probs = ops.reshape(ops.log_softmax(ops.cast(logits, "float32"), axis=-1), (batch, k, vocabulary))
+    def step(carry, constants):
+        # Each step records, per new beam, its token, the beam it extends and its attention; the
+        # beams' histories are read back after the loop (no history is reordered per step).
+        batch = ops.shape(carry["log_probs"])[0]  # the loop may run on more rows than the input's
+        finished, lengths = carry["finished"], carry["lengths"]
+        step_log_probs = ops.reshape(ops.log_softmax(ops.cast(carry["logits"], "float32"), axis=-1),
+                                     (batch, k, vocabulary))
         done = ops.expand_dims(finished, -1) > 0  # (batch, k, 1)
         step_log_probs = ops.where(done, pad_only, step_log_probs)
-        totals = ops.expand_dims(log_probs, -1) + step_log_probs  # (batch, k, vocabulary)
+        totals = ops.expand_dims(carry["log_probs"], -1) + step_log_probs  # (batch, k, vocabulary)
         new_lengths = ops.expand_dims(lengths + 1 - finished, -1)  # (batch, k, 1)
         ranking = totals / length_penalty_factor(new_lengths, length_penalty)
         _, best = ops.top_k(ops.reshape(ranking, (batch, k * vocabulary)), k)  # (batch, k), best first
@@ -94,24 +96,42 @@ def beam_search(step_fn, initial_state, constants, *, start_token, end_token, ma
         lengths = lengths + 1 - was_finished
         token = ops.where(was_finished > 0, pad_token, token)
         finished = ops.maximum(was_finished, ops.cast(ops.equal(token, end_token), "int32"))
-
-        tokens = ops.cast(ops.matmul(select, ops.cast(tokens, "float32")), "int32")
-        tokens = write_at(ops.reshape(tokens, (batch * k, max_length)), i, ops.reshape(token, (-1,)))
-        tokens = ops.reshape(tokens, (batch, k, max_length))
-        attention = _reorder(attention, select, batch, k)  # (batch * k, source_time)
+        attention = _reorder(carry["attention"], select, batch, k)  # (batch * k, source_time)
         attention = attention * ops.cast(ops.reshape(1 - was_finished, (-1, 1)), attention.dtype)
-        history = ops.reshape(attention_buffer, (batch, k, -1))
-        history = ops.reshape(ops.matmul(select, history), (batch * k, max_length, source_time))
-        attention_buffer = ops.reshape(write_at(history, i, attention), (batch, k, max_length, source_time))
-        state = tree.map_structure(lambda x: _reorder(x, select, batch, k), state)
-        logits, state, attention = step_fn(ops.reshape(token, (-1,)), state, constants)
-        return i + 1, state, logits, attention, tokens, attention_buffer, log_probs, lengths, finished
+        state = tree.map_structure(lambda x: _reorder(x, select, batch, k), carry["state"])
+        logits, state, next_attention = step_fn(ops.reshape(token, (-1,)), state, constants)
+        carry = {"state": state, "logits": logits, "attention": next_attention, "log_probs": log_probs,
+                 "lengths": lengths, "finished": finished}
+        return carry, (token, beam, ops.reshape(attention, (batch, k, source_time)))
 
-    outputs = ops.while_loop(
-        cond, body, (ops.convert_to_tensor(0, "int32"), state, logits, attention, tokens, attention_buffer,
-                     log_probs, lengths, finished),
+    # Once every beam has ended, each step keeps the beams in place, extended by `pad_token` with
+    # zero attention: the loop may stop.
+    final, (tokens, parents, attention) = recurrence.generate(
+        step, init, max_length, constants=constants, stop=lambda carry: ops.all(carry["finished"] > 0)
     )
-    _, _, _, _, tokens, attention_buffer, log_probs, lengths, _ = outputs
+    tokens, attention = _backtrack(tokens, parents, attention, final["lengths"])
+    log_probs, lengths = final["log_probs"], final["lengths"]
     scores = log_probs / length_penalty_factor(lengths, length_penalty)
     return {"tokens": tokens, "scores": scores, "log_probs": log_probs, "lengths": lengths,
-            "attention_weights": attention_buffer}
+            "attention_weights": attention}
+
+
+def _backtrack(tokens, parents, attention, like):
+    """Each final beam's tokens and attention, read back through the beams it extended.
+
+    `tokens`, `parents` `(time, batch, beam)`, `attention` `(time, batch, beam, source_time)`, as
+    recorded per step -> `(batch, beam, time)` and `(batch, beam, time, source_time)`.
+    """
+    k = tokens.shape[-1]
+
+    def step(beam, records):  # beam (batch, k): the beam at step t each final beam went through
+        token, parent, weights = records
+        select = ops.one_hot(beam, k)  # (batch, final beam, beam at t); one-hot products, exact
+        token = ops.sum(select * ops.expand_dims(ops.cast(token, "float32"), 1), -1)
+        parent = ops.sum(select * ops.expand_dims(ops.cast(parent, "float32"), 1), -1)
+        weights = ops.matmul(select, weights)
+        return ops.cast(parent, "int32"), (ops.cast(token, "int32"), weights)
+
+    last = ops.zeros_like(like) + ops.arange(k, dtype="int32")  # (batch, k): the final beams, best first
+    _, (tokens, attention) = recurrence.scan(step, last, (tokens, parents, attention), reverse=True)
+    return ops.transpose(tokens, (1, 2, 0)), ops.transpose(attention, (1, 2, 0, 3))

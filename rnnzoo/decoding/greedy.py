@@ -3,23 +3,26 @@
 from keras import ops
 from keras import tree
 
-from rnnzoo.decoding.common import check_decoding_args, first_step, top1, write_at
+from rnnzoo import recurrence
+from rnnzoo.decoding.common import check_decoding_args, first_step, top1
 
 
 def greedy_search(step_fn, initial_state, constants, *, start_token, end_token, max_length, pad_token=0):
     """Decodes a batch greedily: at each step, the most probable token is fed back.
 
     Stops at `end_token` (per sequence; the loop exits when every sequence has ended) or after
-    `max_length` tokens. It is one `while_loop` over fixed-shape buffers, with no Python-side
-    state, so it runs inside `tf.function`/`jax.jit`, exports to a SavedModel, and converts to
-    TFLite builtin ops (the arg-max is `top1`, a max/equal/min: `argmax` on floats needs Flex).
+    `max_length` tokens. The loop is `rnnzoo.recurrence.generate`, with no Python-side state, so
+    it runs inside `tf.function`/`jax.jit`, exports to a SavedModel, converts to TFLite builtin
+    ops (the arg-max is `top1`, a max/equal/min: `argmax` on floats needs Flex), and its cost is
+    linear in `max_length` on every path.
 
     Args:
         step_fn: `(tokens (batch,) int32, state, constants) -> (logits (batch, vocabulary),
             new_state, attention_weights (batch, source_time))`; `state` any nest of
             `(batch, ...)` tensors.
         initial_state: the decoder's initial state (nest of `(batch, ...)` tensors).
-        constants: anything `step_fn` needs at every step (e.g. the encoder's annotations).
+        constants: what `step_fn` needs at every step (e.g. the encoder's annotations), a nest
+            of `(batch, ...)` tensors (rows are decoded independently).
         start_token, end_token, pad_token: ints.
         max_length: int, the most tokens generated (`<end>` included).
 
@@ -41,33 +44,29 @@ def greedy_search(step_fn, initial_state, constants, *, start_token, end_token, 
     """
     check_decoding_args("greedy_search", max_length)
     batch = ops.shape(tree.flatten(initial_state)[0])[0]
-    logits, state, attention, source_time = first_step(step_fn, initial_state, constants, batch, start_token)
+    logits, state, attention, _ = first_step(step_fn, initial_state, constants, batch, start_token)
     vocabulary = logits.shape[-1]
-    tokens = ops.full((batch, max_length), pad_token, dtype="int32")
-    attention_buffer = ops.zeros((batch, max_length, source_time), attention.dtype)
-    scores = ops.zeros((batch,), "float32")
-    lengths = ops.zeros((batch,), "int32")
-    finished = ops.zeros((batch,), "int32")
+    zeros = ops.zeros((batch,), "int32")
+    init = {"state": state, "logits": logits, "attention": attention, "scores": ops.zeros((batch,), "float32"),
+            "lengths": zeros, "finished": zeros}
 
-    def cond(i, state, logits, attention, tokens, attention_buffer, scores, lengths, finished):
-        return ops.logical_and(i < max_length, ops.sum(1 - finished) > 0)
-
-    def body(i, state, logits, attention, tokens, attention_buffer, scores, lengths, finished):
-        alive = 1 - finished  # (batch,) 1 while the sequence has not ended
+    def step(carry, constants):
+        alive = 1 - carry["finished"]  # (batch,) 1 while the sequence has not ended
+        logits = carry["logits"]
         token = top1(logits)
         log_probs = ops.sum(ops.log_softmax(ops.cast(logits, "float32"), axis=-1) * ops.one_hot(token, vocabulary), -1)
         token = ops.where(alive > 0, token, pad_token)
-        tokens = write_at(tokens, i, token)
-        attention_buffer = write_at(attention_buffer, i, attention * ops.cast(ops.expand_dims(alive, -1), attention.dtype))
-        scores = scores + log_probs * ops.cast(alive, "float32")
-        lengths = lengths + alive
-        finished = ops.maximum(finished, ops.cast(ops.equal(token, end_token), "int32"))
-        logits, state, attention = step_fn(token, state, constants)
-        return i + 1, state, logits, attention, tokens, attention_buffer, scores, lengths, finished
+        attention = carry["attention"] * ops.cast(ops.expand_dims(alive, -1), carry["attention"].dtype)
+        logits, state, next_attention = step_fn(token, carry["state"], constants)
+        carry = {"state": state, "logits": logits, "attention": next_attention,
+                 "scores": carry["scores"] + log_probs * ops.cast(alive, "float32"),
+                 "lengths": carry["lengths"] + alive,
+                 "finished": ops.maximum(carry["finished"], ops.cast(ops.equal(token, end_token), "int32"))}
+        return carry, (token, attention)
 
-    outputs = ops.while_loop(
-        cond, body, (ops.convert_to_tensor(0, "int32"), state, logits, attention, tokens, attention_buffer,
-                     scores, lengths, finished),
+    # Once every sequence has ended, each step gives `pad_token` and zero attention: the loop may stop.
+    final, (tokens, attention) = recurrence.generate(
+        step, init, max_length, constants=constants, stop=lambda carry: ops.all(carry["finished"] > 0)
     )
-    _, _, _, _, tokens, attention_buffer, scores, lengths, _ = outputs
-    return {"tokens": tokens, "scores": scores, "lengths": lengths, "attention_weights": attention_buffer}
+    return {"tokens": ops.transpose(tokens), "scores": final["scores"], "lengths": final["lengths"],
+            "attention_weights": ops.transpose(attention, (1, 0, 2))}
