@@ -26,6 +26,9 @@ accumulators would cross the XLA boundary), but a whole training step can: the t
 has a `maximum_iterations`, which XLA needs to differentiate a while loop, so `model.compile(
 jit_compile=True)` compiles models whose cells are plain Keras cells (`Seq2Seq` does by default).
 
+`generate(step, init, num_steps, stop=...)` is the same loop for closed-loop generation (no
+input per step; it may stop once `stop(carry)` holds): the decoders of `rnnzoo.decoding`.
+
 Time is always the leading axis here (`(time, batch, ...)`); layers transpose.
 """
 
@@ -217,10 +220,13 @@ def _pack_ys(y, ys_flat, xs_flat):
 #    from those checkpoints: CHUNK unrolled steps, no loop, outputs stacked once. The same step on
 #    the same carries gives the same outputs (as one batched product).
 #
+# Pass 1 runs only the chunks that hold steps (and, given `stop`, ends after the chunk where it
+# holds); the replay covers only the chunks that ran. Constants of the step (`generate`'s) are
+# loop variables passed through, not checkpointed, and are tiled for the replay.
 # Cost: every step runs twice (once per row, once in a batched product), plus the buffer copies:
 # 2 rows per step for the inner buffer, and 2 * num_groups / CHUNK rows per step for the outer
-# one (T / 512 rows at CHUNK = 8, GROUP = 16: still quadratic, with a tiny constant). Time is
-# padded to a multiple of CHUNK * GROUP = 128 steps. The graph holds 2 * CHUNK copies of the step:
+# one (T / 512 rows at CHUNK = 8, GROUP = 16: still quadratic, with a tiny constant). The inputs
+# are padded to a multiple of CHUNK * GROUP = 128 steps. The graph holds 2 * CHUNK copies of the step:
 # CHUNK = 8 rather than 16 halves the export and conversion time (ONNX above all) for the same
 # per-step time in LiteRT at batch 1 (bench/RESULTS.md). When the outputs are not used
 # (`return_sequences=False`), graph pruning drops step 2.
@@ -240,7 +246,8 @@ def _replay_scan(step, init, xs, reverse, chunk=None, group=None, constants=None
     pass 1 after the first chunk whose final carry it holds for (see `generate`).
     """
     if constants is None:
-        return _replay_scan(lambda carry, x_t, _: step(carry, x_t), init, xs, reverse, chunk, group, (), stop)
+        constants, plain_step = (), step
+        step = lambda carry, x_t, _: plain_step(carry, x_t)  # noqa: E731
     chunk = CHUNK if chunk is None else chunk
     group = GROUP if group is None else group
     xs_flat = [ops.convert_to_tensor(x) for x in tree.flatten(xs)]

@@ -36,6 +36,11 @@ def beam_search(step_fn, initial_state, constants, *, start_token, end_token, ma
     `beam_width=1` it picks the same tokens as `greedy_search` (exact ties aside: both break
     them towards the lowest token id, but the scores differ in rounding).
 
+    The loop (`rnnzoo.recurrence.generate`) records each step's tokens, parent beams and
+    attention, and each final beam's history is read back through its parents after the loop,
+    so no history is reordered per step: the cost is linear in `max_length` on every path
+    (graph, SavedModel, LiteRT, XLA), and it converts to TFLite builtin ops.
+
     Args:
         step_fn, initial_state, constants: as for `greedy_search`; `initial_state` and
             `constants` are per sequence `(batch, ...)`, tiled here to `(batch * beam_width, ...)`.
