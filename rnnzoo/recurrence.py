@@ -108,7 +108,7 @@ def generate(step, init, num_steps, *, constants=(), stop=None):
     if keras.backend.backend() == "tensorflow":
         steps = ops.zeros((num_steps, 1), "int32")  # no inputs: a time axis for the replay
         return _replay_scan(lambda carry, _, constants: step(carry, constants), init, steps, False,
-                            constants=constants, stop=stop)
+                            chunk=GENERATE_CHUNK, constants=constants, stop=stop)
     # XLA updates a loop's buffer in place: a while loop, with the first step peeled so that the
     # buffers know the shapes of `y`.
     carry, y = step(init, constants)
@@ -234,6 +234,10 @@ def _pack_ys(y, ys_flat, xs_flat):
 # over no tensor with that batch axis (put per-example constants in the carry).
 
 CHUNK = 8  # steps unrolled per chunk
+# `generate`'s steps (a decoder: attention, an output layer over the vocabulary, a top-k) are
+# larger graphs: 4 halves what its SavedModel, TFLite and ONNX conversions hold and cost, for the
+# same time per step at batch 1 in LiteRT (bench/RESULTS.md, `bench/decoding.py`).
+GENERATE_CHUNK = 4
 GROUP = 16  # chunks per iteration of the outer loop of step 1
 
 

@@ -195,8 +195,14 @@ def _traced(decode):
     return decode
 
 
+@pytest.mark.parametrize("loop", ["buffers", "generate"])
 @pytest.mark.parametrize("max_length", [1, 9, 40])
-def test_decoders_equal_the_plain_per_sequence_loop(max_length):
+def test_decoders_equal_the_plain_per_sequence_loop(max_length, loop, monkeypatch):
+    # Both loops of each decoder: the one over buffers (short lengths) and `generate` (long ones).
+    import importlib
+
+    for module in ("rnnzoo.decoding.greedy", "rnnzoo.decoding.beam_search"):  # modules, not the functions
+        monkeypatch.setattr(importlib.import_module(module), "LINEAR_FROM", 1 if loop == "generate" else 10**9)
     kw = dict(start_token=START, end_token=END, pad_token=PAD, max_length=max_length)
     greedy = _traced(lambda state, annotations: greedy_search(attention_step, state, (annotations,), **kw))
     beams = {(k, alpha): _traced(lambda state, annotations, k=k, alpha=alpha: beam_search(

@@ -114,11 +114,15 @@ def generate_reference(init, constants, num_steps):
     return h, count, np.stack(ys_h), np.stack(ys_alive)
 
 
-@pytest.mark.parametrize("num_steps", LENGTHS + [40 * recurrence.CHUNK], ids=[f"T{t}" for t in LENGTHS + [40 * recurrence.CHUNK]])
+G = recurrence.GENERATE_CHUNK
+GENERATE_LENGTHS = [1, G - 1, G, G + 1, 3 * G + 5, 17 * G * recurrence.GROUP // 8]  # the last: over two groups
+
+
+@pytest.mark.parametrize("num_steps", GENERATE_LENGTHS, ids=[f"T{t}" for t in GENERATE_LENGTHS])
 def test_generate_equals_a_plain_loop_and_stops_early(num_steps):
     rng = np.random.default_rng(num_steps)
     init = (rng.normal(size=(BATCH, UNITS)).astype("float32"), np.zeros((BATCH,), "int32"), np.zeros((BATCH,), "int32"))
-    limit = np.array([1, 3, 2 * recurrence.CHUNK + 1], "int32")
+    limit = np.array([1, 3, 2 * G + 1], "int32")
     constants = (rng.uniform(0.2, 0.9, size=(BATCH, 1)).astype("float32"), limit)
     h, count, ys_h, ys_alive = generate_reference(init, constants, num_steps)
     for stop in (None, lambda carry: ops.all(carry[1] >= limit)):
@@ -129,10 +133,10 @@ def test_generate_equals_a_plain_loop_and_stops_early(num_steps):
         np.testing.assert_allclose(ops.convert_to_numpy(got_ys_h), ys_h, atol=1e-6)
         np.testing.assert_array_equal(ops.convert_to_numpy(got_ys_alive), ys_alive)
         ticks = int(ops.convert_to_numpy(ticks)[0])
-        if stop is None or num_steps <= limit.max() + recurrence.CHUNK:
+        if stop is None or num_steps <= limit.max() + G:
             assert ticks == num_steps
         else:  # stopped within a chunk of the last row's end, not at num_steps
-            assert limit.max() <= ticks <= limit.max() + recurrence.CHUNK < num_steps
+            assert limit.max() <= ticks <= limit.max() + G < num_steps
 
 
 def test_generate_refuses_a_bad_number_of_steps():

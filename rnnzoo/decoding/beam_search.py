@@ -4,9 +4,13 @@ from keras import ops
 from keras import tree
 
 from rnnzoo import recurrence
-from rnnzoo.decoding.common import check_decoding_args, first_step, length_penalty_factor
+from rnnzoo.decoding.common import check_decoding_args, first_step, length_penalty_factor, write_at
 
 NEG_INF = -1e9  # finite: keeps the arithmetic free of NaN
+# From this `max_length` on, the loop is `rnnzoo.recurrence.generate` (linear in `max_length`);
+# below, one while loop that reorders and rewrites the beams' histories at every step, which is
+# faster there (bench/RESULTS.md, `bench/decoding.py`: about even at 500 steps).
+LINEAR_FROM = 512
 
 
 def tile_beams(x, beam_width):
@@ -36,10 +40,12 @@ def beam_search(step_fn, initial_state, constants, *, start_token, end_token, ma
     `beam_width=1` it picks the same tokens as `greedy_search` (exact ties aside: both break
     them towards the lowest token id, but the scores differ in rounding).
 
-    The loop (`rnnzoo.recurrence.generate`) records each step's tokens, parent beams and
-    attention, and each final beam's history is read back through its parents after the loop,
-    so no history is reordered per step: the cost is linear in `max_length` on every path
-    (graph, SavedModel, LiteRT, XLA), and it converts to TFLite builtin ops.
+    It converts to TFLite builtin ops. Below `max_length = LINEAR_FROM` (512) the loop carries every beam's history and reorders and writes it
+    at every step (the fastest at the lengths people decode); from it, the loop is
+    `rnnzoo.recurrence.generate`: it records each step's tokens, parent beams and attention,
+    and reads each final beam's history back through its parents after the loop, linear in
+    `max_length` on every path (graph, SavedModel, LiteRT, XLA). Both compute the same function
+    (tests/test_decoding.py).
 
     Args:
         step_fn, initial_state, constants: as for `greedy_search`; `initial_state` and
@@ -69,6 +75,9 @@ def beam_search(step_fn, initial_state, constants, *, start_token, end_token, ma
         raise ValueError(f"`beam_search(beam_width=...)` must be at most the vocabulary size {vocabulary}. "
                          f"Received: beam_width={k}")
 
+    if max_length < LINEAR_FROM:
+        return _beam_in_buffers(step_fn, state, logits, attention, constants, batch, k, vocabulary, source_time,
+                                end_token, max_length, length_penalty, pad_token)
     # All beams start identical: only the first may be extended at the first step.
     log_probs = ops.where(ops.arange(k) == 0, 0.0, NEG_INF) * ops.ones((batch, 1))
     zeros = ops.zeros((batch, k), "int32")
@@ -140,3 +149,61 @@ def _backtrack(tokens, parents, attention, like):
     last = ops.zeros_like(like) + ops.arange(k, dtype="int32")  # (batch, k): the final beams, best first
     _, (tokens, attention) = recurrence.scan(step, last, (tokens, parents, attention), reverse=True)
     return ops.transpose(tokens, (1, 2, 0)), ops.transpose(attention, (1, 2, 0, 3))
+
+
+def _beam_in_buffers(step_fn, state, logits, attention, constants, batch, k, vocabulary, source_time, end_token,
+                     max_length, length_penalty, pad_token):
+    # One while loop over `(batch, k, max_length, ...)` histories, reordered and written at every
+    # step: O(max_length) per step.
+    tokens = ops.full((batch, k, max_length), pad_token, dtype="int32")
+    attention_buffer = ops.zeros((batch, k, max_length, source_time), "float32")
+    # All beams start identical: only the first may be extended at the first step.
+    log_probs = ops.where(ops.arange(k) == 0, 0.0, NEG_INF) * ops.ones((batch, 1))
+    lengths = ops.zeros((batch, k), "int32")
+    finished = ops.zeros((batch, k), "int32")
+    # A finished beam is extended only by `pad_token`, at no cost.
+    pad_only = ops.where(ops.arange(vocabulary) == pad_token, 0.0, NEG_INF)  # (vocabulary,)
+
+    def cond(i, state, logits, attention, tokens, attention_buffer, log_probs, lengths, finished):
+        return ops.logical_and(i < max_length, ops.sum(1 - finished) > 0)
+
+    def body(i, state, logits, attention, tokens, attention_buffer, log_probs, lengths, finished):
+        step_log_probs = ops.reshape(ops.log_softmax(ops.cast(logits, "float32"), axis=-1), (batch, k, vocabulary))
+        done = ops.expand_dims(finished, -1) > 0  # (batch, k, 1)
+        step_log_probs = ops.where(done, pad_only, step_log_probs)
+        totals = ops.expand_dims(log_probs, -1) + step_log_probs  # (batch, k, vocabulary)
+        new_lengths = ops.expand_dims(lengths + 1 - finished, -1)  # (batch, k, 1)
+        ranking = totals / length_penalty_factor(new_lengths, length_penalty)
+        _, best = ops.top_k(ops.reshape(ranking, (batch, k * vocabulary)), k)  # (batch, k), best first
+        best = ops.cast(best, "int32")
+        beam = best // vocabulary
+        token = best - beam * vocabulary
+        select = ops.one_hot(beam, k)  # (batch, new beam, old beam)
+        pick = ops.one_hot(best, k * vocabulary)  # (batch, k, k * vocabulary)
+        log_probs = ops.sum(pick * ops.expand_dims(ops.reshape(totals, (batch, k * vocabulary)), 1), -1)
+        was_finished = ops.cast(ops.sum(select * ops.expand_dims(ops.cast(finished, "float32"), 1), -1), "int32")
+        lengths = ops.cast(ops.sum(select * ops.expand_dims(ops.cast(lengths, "float32"), 1), -1), "int32")
+        lengths = lengths + 1 - was_finished
+        token = ops.where(was_finished > 0, pad_token, token)
+        finished = ops.maximum(was_finished, ops.cast(ops.equal(token, end_token), "int32"))
+
+        tokens = ops.cast(ops.matmul(select, ops.cast(tokens, "float32")), "int32")
+        tokens = write_at(ops.reshape(tokens, (batch * k, max_length)), i, ops.reshape(token, (-1,)))
+        tokens = ops.reshape(tokens, (batch, k, max_length))
+        attention = _reorder(attention, select, batch, k)  # (batch * k, source_time)
+        attention = attention * ops.cast(ops.reshape(1 - was_finished, (-1, 1)), attention.dtype)
+        history = ops.reshape(attention_buffer, (batch, k, -1))
+        history = ops.reshape(ops.matmul(select, history), (batch * k, max_length, source_time))
+        attention_buffer = ops.reshape(write_at(history, i, attention), (batch, k, max_length, source_time))
+        state = tree.map_structure(lambda x: _reorder(x, select, batch, k), state)
+        logits, state, attention = step_fn(ops.reshape(token, (-1,)), state, constants)
+        return i + 1, state, logits, attention, tokens, attention_buffer, log_probs, lengths, finished
+
+    outputs = ops.while_loop(
+        cond, body, (ops.convert_to_tensor(0, "int32"), state, logits, attention, tokens, attention_buffer,
+                     log_probs, lengths, finished),
+    )
+    _, _, _, _, tokens, attention_buffer, log_probs, lengths, _ = outputs
+    scores = log_probs / length_penalty_factor(lengths, length_penalty)
+    return {"tokens": tokens, "scores": scores, "log_probs": log_probs, "lengths": lengths,
+            "attention_weights": attention_buffer}

@@ -30,6 +30,14 @@ def top1(logits):
     return ops.minimum(first, vocabulary - 1)  # all-NaN logits: the last id, never out of range
 
 
+def write_at(buffer, i, value):
+    """`buffer[:, i] = value` for `buffer` `(batch, length, ...)`, as a select (no scatter)."""
+    length = buffer.shape[1]
+    here = ops.equal(ops.arange(length, dtype="int32"), i)  # (length,)
+    here = ops.reshape(here, (1, length) + (1,) * (len(buffer.shape) - 2))
+    return ops.where(here, ops.expand_dims(ops.cast(value, buffer.dtype), 1), buffer)
+
+
 def first_step(step_fn, initial_state, constants, batch, start_token):
     """Runs the step on `<start>` once, so the loop's buffers know the attention's shape."""
     start = ops.full((batch,), start_token, dtype="int32")

@@ -4,17 +4,25 @@ from keras import ops
 from keras import tree
 
 from rnnzoo import recurrence
-from rnnzoo.decoding.common import check_decoding_args, first_step, top1
+from rnnzoo.decoding.common import check_decoding_args, first_step, top1, write_at
+
+# From this `max_length` on, the loop is `rnnzoo.recurrence.generate` (linear in `max_length`);
+# below, one while loop over `(batch, max_length, ...)` buffers, which each step rewrites but
+# which are small (no beams), and which runs each step once: faster there (bench/RESULTS.md,
+# `bench/decoding.py`).
+LINEAR_FROM = 4096
 
 
 def greedy_search(step_fn, initial_state, constants, *, start_token, end_token, max_length, pad_token=0):
     """Decodes a batch greedily: at each step, the most probable token is fed back.
 
     Stops at `end_token` (per sequence; the loop exits when every sequence has ended) or after
-    `max_length` tokens. The loop is `rnnzoo.recurrence.generate`, with no Python-side state, so
-    it runs inside `tf.function`/`jax.jit`, exports to a SavedModel, converts to TFLite builtin
-    ops (the arg-max is `top1`, a max/equal/min: `argmax` on floats needs Flex), and its cost is
-    linear in `max_length` on every path.
+    `max_length` tokens. It is a loop in the graph with no Python-side state, so it runs inside
+    `tf.function`/`jax.jit`, exports to a SavedModel, and converts to TFLite builtin ops (the
+    arg-max is `top1`, a max/equal/min: `argmax` on floats needs Flex). Below `max_length =
+    LINEAR_FROM` (4096) it is one while loop over fixed-shape buffers, which every step rewrites (the
+    fastest at the lengths people decode); from it, `rnnzoo.recurrence.generate`, linear in
+    `max_length` on every path (both compute the same function: tests/test_decoding.py).
 
     Args:
         step_fn: `(tokens (batch,) int32, state, constants) -> (logits (batch, vocabulary),
@@ -44,8 +52,11 @@ def greedy_search(step_fn, initial_state, constants, *, start_token, end_token, 
     """
     check_decoding_args("greedy_search", max_length)
     batch = ops.shape(tree.flatten(initial_state)[0])[0]
-    logits, state, attention, _ = first_step(step_fn, initial_state, constants, batch, start_token)
+    logits, state, attention, source_time = first_step(step_fn, initial_state, constants, batch, start_token)
     vocabulary = logits.shape[-1]
+    if max_length < LINEAR_FROM:
+        return _greedy_in_buffers(step_fn, state, logits, attention, constants, batch, vocabulary, source_time,
+                                  end_token, max_length, pad_token)
     zeros = ops.zeros((batch,), "int32")
     init = {"state": state, "logits": logits, "attention": attention, "scores": ops.zeros((batch,), "float32"),
             "lengths": zeros, "finished": zeros}
@@ -70,3 +81,36 @@ def greedy_search(step_fn, initial_state, constants, *, start_token, end_token, 
     )
     return {"tokens": ops.transpose(tokens), "scores": final["scores"], "lengths": final["lengths"],
             "attention_weights": ops.transpose(attention, (1, 0, 2))}
+
+
+def _greedy_in_buffers(step_fn, state, logits, attention, constants, batch, vocabulary, source_time, end_token,
+                       max_length, pad_token):
+    # One while loop writing each step into `(batch, max_length, ...)` buffers: O(max_length) per step.
+    tokens = ops.full((batch, max_length), pad_token, dtype="int32")
+    attention_buffer = ops.zeros((batch, max_length, source_time), attention.dtype)
+    scores = ops.zeros((batch,), "float32")
+    lengths = ops.zeros((batch,), "int32")
+    finished = ops.zeros((batch,), "int32")
+
+    def cond(i, state, logits, attention, tokens, attention_buffer, scores, lengths, finished):
+        return ops.logical_and(i < max_length, ops.sum(1 - finished) > 0)
+
+    def body(i, state, logits, attention, tokens, attention_buffer, scores, lengths, finished):
+        alive = 1 - finished  # (batch,) 1 while the sequence has not ended
+        token = top1(logits)
+        log_probs = ops.sum(ops.log_softmax(ops.cast(logits, "float32"), axis=-1) * ops.one_hot(token, vocabulary), -1)
+        token = ops.where(alive > 0, token, pad_token)
+        tokens = write_at(tokens, i, token)
+        attention_buffer = write_at(attention_buffer, i, attention * ops.cast(ops.expand_dims(alive, -1), attention.dtype))
+        scores = scores + log_probs * ops.cast(alive, "float32")
+        lengths = lengths + alive
+        finished = ops.maximum(finished, ops.cast(ops.equal(token, end_token), "int32"))
+        logits, state, attention = step_fn(token, state, constants)
+        return i + 1, state, logits, attention, tokens, attention_buffer, scores, lengths, finished
+
+    outputs = ops.while_loop(
+        cond, body, (ops.convert_to_tensor(0, "int32"), state, logits, attention, tokens, attention_buffer,
+                     scores, lengths, finished),
+    )
+    _, _, _, _, tokens, attention_buffer, scores, lengths, _ = outputs
+    return {"tokens": tokens, "scores": scores, "lengths": lengths, "attention_weights": attention_buffer}
