@@ -7,7 +7,7 @@ max_length = 250, 1000, 4000 the script times both loops each decoder has, in on
 fastest of a few calls after a warm-up call):
 
 - `generate`: `rnnzoo.recurrence.generate` (checkpoints and a batched replay; no history carried),
-  which the decoders use from `max_length = LINEAR_FROM` on (4096 greedy, 512 beam);
+  which the decoders use from `max_length = LINEAR_FROM` on (8192 greedy, 512 beam);
 - `buffers`: one while loop carrying `(batch, max_length, ...)` histories, rewritten (and for beam
   search reordered) at every step, used below it; timed up to `--max-buffers-length` (it is
   quadratic, slow at 4000 steps of beam search);

@@ -44,8 +44,9 @@ def scan(step, init, xs, *, training=False, reverse=False, unroll=1, jit_compile
         step: callable `(carry, x_t) -> (carry, y_t)`; `carry` keeps its structure, shapes
             and dtypes; `x_t` has the structure of `xs` without the time axis. Axis 0 of the
             carry and of `x_t` is the batch: rows must be independent, and `step` must close
-            over no tensor with a batch axis (put per-example constants in the carry). The
-            inference loop runs it on a batch of `chunks * batch` rows.
+            over no tensor with a batch axis (put per-example constants in the carry, or use
+            `generate`'s `constants`). The inference loop runs it on a batch of
+            `chunks * batch` rows.
         init: nested structure of tensors, the initial carry.
         xs: nested structure of tensors of shape `(time, ...)`, `time >= 1`.
         training: bool. Selects the training loop (`True`) or the inference loop (`False`),
@@ -101,7 +102,13 @@ def generate(step, init, num_steps, *, constants=(), stop=None):
 
     Returns:
         `(final_carry, ys)`, `ys` the stacked `y`s, shape `(num_steps, ...)`. When the loop
-        stops early, `final_carry` is the carry at the stop.
+        stops early, `final_carry` is the carry at the stop (on TensorFlow, up to
+        `GENERATE_CHUNK - 1` steps after it: the loop checks `stop` once per chunk).
+
+    On TensorFlow each step runs twice (`scan`'s inference loop), at different batch sizes:
+    `ys` come from the replay, `final_carry` from the first pass, so a decision taken on a
+    difference below float rounding could differ between them. With `stop`, it does not compile
+    with XLA there (the replay's size is known only at run time).
     """
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"`generate(num_steps=...)` must be an integer >= 1. Received: num_steps={num_steps!r}")
@@ -113,7 +120,8 @@ def generate(step, init, num_steps, *, constants=(), stop=None):
     # buffers know the shapes of `y`.
     carry, y = step(init, constants)
     buffers = [ops.zeros((num_steps,) + tuple(ops.shape(v)), v.dtype) for v in tree.flatten(y)]
-    buffers = [ops.slice_update(b, (0,) * len(b.shape), ops.expand_dims(v, 0)) for b, v in zip(buffers, tree.flatten(y))]
+    buffers = [ops.slice_update(b, (0,) * len(b.shape), ops.expand_dims(v, 0))
+               for b, v in zip(buffers, tree.flatten(y))]
 
     def cond(i, carry, buffers):
         return i < num_steps if stop is None else ops.logical_and(i < num_steps, ops.logical_not(stop(carry)))
@@ -128,8 +136,8 @@ def generate(step, init, num_steps, *, constants=(), stop=None):
     if stop is not None:  # steps after the stop: the step's outputs from the final carry
         after = tree.flatten(step(carry, constants)[1])
         ran = ops.arange(num_steps, dtype="int32") < i
-        buffers = [ops.where(ops.reshape(ran, (-1,) + (1,) * (len(b.shape) - 1)), b, ops.cast(ops.expand_dims(v, 0), b.dtype))
-                   for b, v in zip(buffers, after)]
+        buffers = [ops.where(ops.reshape(ran, (-1,) + (1,) * (len(b.shape) - 1)), b,
+                             ops.cast(ops.expand_dims(v, 0), b.dtype)) for b, v in zip(buffers, after)]
     return carry, tree.pack_sequence_as(y, buffers)
 
 
@@ -231,12 +239,11 @@ def _pack_ys(y, ys_flat, xs_flat):
 # per-step time in LiteRT at batch 1 (bench/RESULTS.md). When the outputs are not used
 # (`return_sequences=False`), graph pruning drops step 2.
 # The step must treat axis 0 of the carry and of `x_t` as a batch of independent rows and close
-# over no tensor with that batch axis (put per-example constants in the carry).
+# over no tensor with that batch axis (per-example constants go in the carry, or in `constants`).
 
 CHUNK = 8  # steps unrolled per chunk
 # `generate`'s steps (a decoder: attention, an output layer over the vocabulary, a top-k) are
-# larger graphs: 4 halves what its SavedModel, TFLite and ONNX conversions hold and cost, for the
-# same time per step at batch 1 in LiteRT (bench/RESULTS.md, `bench/decoding.py`).
+# larger graphs: 4 halves what its SavedModel, TFLite and ONNX conversions hold and cost.
 GENERATE_CHUNK = 4
 GROUP = 16  # chunks per iteration of the outer loop of step 1
 
@@ -297,7 +304,10 @@ def _replay_scan(step, init, xs, reverse, chunk=None, group=None, constants=None
     final_flat, checkpoints, ran = _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups, needed,
                                                constants_flat, stop_flat)
     final = tree.pack_sequence_as(init, final_flat)
-    ran = ops.maximum(ran, 1)  # the replay below needs a chunk (of padding, for 0 steps)
+    # The replay below needs a chunk (of padding, for 0 steps). Without `stop` all needed chunks
+    # ran: their number then comes from the shapes, which XLA (`jit_compile`) needs; a number that
+    # comes out of a loop is known only at run time, so `generate` with `stop` does not compile.
+    ran = ops.maximum(needed if stop is None else ran, 1)
 
     # Pass 2: the chunks that ran, side by side: (ran * batch) rows from their checkpoints.
     def first_chunks(x):  # (num_chunks, *rest) -> (ran, *rest)
@@ -398,8 +408,8 @@ def _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups, neede
         return tf.logical_and(more, tf.logical_or(tf.equal(index, 0), tf.logical_not(stop_flat(carry_flat))))
 
     def any_batch(tensors, axis=0):  # a step may lose the batch's static size (e.g. through a reshape)
-        return [tf.TensorShape(t.shape[:axis] + [None] + t.shape[axis + 1:]) if t.shape.rank else t.shape
-                for t in tensors]
+        return [tf.TensorShape(t.shape[:axis] + [None] + t.shape[axis + 1:]) if (t.shape.rank or 0) > axis
+                else t.shape for t in tensors]
 
     group_rows, chunk_rows = tf.range(num_groups), tf.range(group)
     empty_group = [tf.zeros(tf.concat([[group], tf.shape(c)], 0), c.dtype) for c in init_flat]
@@ -416,7 +426,8 @@ def _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups, neede
         i, carry_flat, group_buffers, _ = tf.while_loop(
             lambda i, carry_flat, *_: tf.logical_and(i < group, go_on(g * group + i, carry_flat)),
             chunk_body, (tf.constant(0), carry_flat, empty_group, constants_flat),
-            shape_invariants=(tf.TensorShape([]), any_batch(carry_flat), any_batch(empty_group, 1), any_batch(constants_flat)),
+            shape_invariants=(tf.TensorShape([]), any_batch(carry_flat), any_batch(empty_group, 1),
+                              any_batch(constants_flat)),
         )
         buffers = [write(b, group_rows, g, gb) for b, gb in zip(buffers, group_buffers)]
         return g + 1, carry_flat, buffers, g * group + i, constants_flat

@@ -206,7 +206,8 @@ def test_decoders_equal_the_plain_per_sequence_loop(max_length, loop, monkeypatc
     kw = dict(start_token=START, end_token=END, pad_token=PAD, max_length=max_length)
     greedy = _traced(lambda state, annotations: greedy_search(attention_step, state, (annotations,), **kw))
     beams = {(k, alpha): _traced(lambda state, annotations, k=k, alpha=alpha: beam_search(
-        attention_step, state, (annotations,), beam_width=k, length_penalty=alpha, **kw)) for k, alpha in ((1, 0.0), (3, 0.6))}
+        attention_step, state, (annotations,), beam_width=k, length_penalty=alpha, **kw))
+        for k, alpha in ((1, 0.0), (3, 0.6))}
     ended_early = ran_to_the_end = 0
     for batch in (1, 5):
         rng = np.random.default_rng(max_length + batch)
@@ -222,13 +223,15 @@ def test_decoders_equal_the_plain_per_sequence_loop(max_length, loop, monkeypatc
         for (k, alpha), decode in beams.items():
             got = {name: ops.convert_to_numpy(v) for name, v in decode(state, annotations).items()}
             for b in range(batch):
-                expected = reference_beam(state[b].astype("float64"), annotations[b].astype("float64"), max_length, k, alpha)
+                expected = reference_beam(state[b].astype("float64"), annotations[b].astype("float64"), max_length, k,
+                                          alpha)
                 np.testing.assert_array_equal(got["tokens"][b], [beam["tokens"] for beam in expected])
                 np.testing.assert_array_equal(got["lengths"][b], [beam["length"] for beam in expected])
                 np.testing.assert_allclose(got["scores"][b], [beam["score"] for beam in expected], rtol=1e-5, atol=1e-5)
-                np.testing.assert_allclose(got["log_probs"][b], [beam["log_prob"] for beam in expected], rtol=1e-5, atol=1e-5)
-                np.testing.assert_allclose(got["attention_weights"][b], [np.stack(beam["attention"]) for beam in expected],
+                np.testing.assert_allclose(got["log_probs"][b], [beam["log_prob"] for beam in expected], rtol=1e-5,
                                            atol=1e-5)
+                np.testing.assert_allclose(got["attention_weights"][b],
+                                           [np.stack(beam["attention"]) for beam in expected], atol=1e-5)
                 ended_early += sum(beam["finished"] and beam["length"] < max_length for beam in expected)
                 ran_to_the_end += sum(beam["length"] == max_length for beam in expected)
     assert ended_early > 0 or max_length == 1  # the data exercise both ways a beam ends

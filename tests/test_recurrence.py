@@ -143,3 +143,14 @@ def test_generate_refuses_a_bad_number_of_steps():
     for bad in (0, -1, 2.0, True, None):
         with pytest.raises(ValueError, match=r"`generate\(num_steps=...\)` must be an integer >= 1"):
             recurrence.generate(generate_step, (np.zeros((1, 1)),), bad)
+
+
+@pytest.mark.tensorflow
+def test_inference_loop_compiles_with_xla():
+    # Keras compiles `predict` and `evaluate` with `jit_compile=True` when a model asks for it
+    # (`Seq2Seq` does): every shape of the inference loop must then follow from the input shapes.
+    import tensorflow as tf
+
+    init, xs = data(3 * recurrence.CHUNK + 5)
+    compiled = tf.function(lambda a, gate: recurrence.scan(step, init, (a, gate), training=False), jit_compile=True)
+    check(compiled(*xs), reference(init, xs, False), "XLA")

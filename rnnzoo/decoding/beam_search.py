@@ -40,8 +40,9 @@ def beam_search(step_fn, initial_state, constants, *, start_token, end_token, ma
     `beam_width=1` it picks the same tokens as `greedy_search` (exact ties aside: both break
     them towards the lowest token id, but the scores differ in rounding).
 
-    It converts to TFLite builtin ops. Below `max_length = LINEAR_FROM` (512) the loop carries every beam's history and reorders and writes it
-    at every step (the fastest at the lengths people decode); from it, the loop is
+    It converts to TFLite builtin ops. Below `max_length = LINEAR_FROM` (512) the loop carries
+    every beam's history and reorders and writes it at every step (the fastest at the lengths
+    people decode); from it, the loop is
     `rnnzoo.recurrence.generate`: it records each step's tokens, parent beams and attention,
     and reads each final beam's history back through its parents after the loop, linear in
     `max_length` on every path (graph, SavedModel, LiteRT, XLA). Both compute the same function
@@ -78,21 +79,22 @@ def beam_search(step_fn, initial_state, constants, *, start_token, end_token, ma
     if max_length < LINEAR_FROM:
         return _beam_in_buffers(step_fn, state, logits, attention, constants, batch, k, vocabulary, source_time,
                                 end_token, max_length, length_penalty, pad_token)
-    # All beams start identical: only the first may be extended at the first step.
+    # All beams start identical: only the first may be extended at the first step. The carry holds
+    # the last tokens, not the logits (a `(batch * k, vocabulary)` checkpoint per chunk).
     log_probs = ops.where(ops.arange(k) == 0, 0.0, NEG_INF) * ops.ones((batch, 1))
     zeros = ops.zeros((batch, k), "int32")
-    init = {"state": state, "logits": logits, "attention": attention, "log_probs": log_probs, "lengths": zeros,
-            "finished": zeros}
+    init = {"state": initial_state, "token": ops.full((batch * k,), start_token, dtype="int32"),
+            "log_probs": log_probs, "lengths": zeros, "finished": zeros}
     # A finished beam is extended only by `pad_token`, at no cost.
     pad_only = ops.where(ops.arange(vocabulary) == pad_token, 0.0, NEG_INF)  # (vocabulary,)
 
     def step(carry, constants):
         # Each step records, per new beam, its token, the beam it extends and its attention; the
         # beams' histories are read back after the loop (no history is reordered per step).
+        logits, state, attention = step_fn(carry["token"], carry["state"], constants)
         batch = ops.shape(carry["log_probs"])[0]  # the loop may run on more rows than the input's
         finished, lengths = carry["finished"], carry["lengths"]
-        step_log_probs = ops.reshape(ops.log_softmax(ops.cast(carry["logits"], "float32"), axis=-1),
-                                     (batch, k, vocabulary))
+        step_log_probs = ops.reshape(ops.log_softmax(ops.cast(logits, "float32"), axis=-1), (batch, k, vocabulary))
         done = ops.expand_dims(finished, -1) > 0  # (batch, k, 1)
         step_log_probs = ops.where(done, pad_only, step_log_probs)
         totals = ops.expand_dims(carry["log_probs"], -1) + step_log_probs  # (batch, k, vocabulary)
@@ -103,19 +105,18 @@ def beam_search(step_fn, initial_state, constants, *, start_token, end_token, ma
         beam = best // vocabulary
         token = best - beam * vocabulary
         select = ops.one_hot(beam, k)  # (batch, new beam, old beam)
-        pick = ops.one_hot(best, k * vocabulary)  # (batch, k, k * vocabulary)
-        log_probs = ops.sum(pick * ops.expand_dims(ops.reshape(totals, (batch, k * vocabulary)), 1), -1)
+        # One-hot products, exact, O(k * vocabulary) memory per row (the loop may run many rows).
+        log_probs = ops.sum(ops.matmul(select, totals) * ops.one_hot(token, vocabulary), -1)
         was_finished = ops.cast(ops.sum(select * ops.expand_dims(ops.cast(finished, "float32"), 1), -1), "int32")
         lengths = ops.cast(ops.sum(select * ops.expand_dims(ops.cast(lengths, "float32"), 1), -1), "int32")
         lengths = lengths + 1 - was_finished
         token = ops.where(was_finished > 0, pad_token, token)
         finished = ops.maximum(was_finished, ops.cast(ops.equal(token, end_token), "int32"))
-        attention = _reorder(carry["attention"], select, batch, k)  # (batch * k, source_time)
+        attention = _reorder(attention, select, batch, k)  # (batch * k, source_time)
         attention = attention * ops.cast(ops.reshape(1 - was_finished, (-1, 1)), attention.dtype)
-        state = tree.map_structure(lambda x: _reorder(x, select, batch, k), carry["state"])
-        logits, state, next_attention = step_fn(ops.reshape(token, (-1,)), state, constants)
-        carry = {"state": state, "logits": logits, "attention": next_attention, "log_probs": log_probs,
-                 "lengths": lengths, "finished": finished}
+        state = tree.map_structure(lambda x: _reorder(x, select, batch, k), state)
+        carry = {"state": state, "token": ops.reshape(token, (-1,)), "log_probs": log_probs, "lengths": lengths,
+                 "finished": finished}
         return carry, (token, beam, ops.reshape(attention, (batch, k, source_time)))
 
     # Once every beam has ended, each step keeps the beams in place, extended by `pad_token` with

@@ -10,7 +10,7 @@ from rnnzoo.decoding.common import check_decoding_args, first_step, top1, write_
 # below, one while loop over `(batch, max_length, ...)` buffers, which each step rewrites but
 # which are small (no beams), and which runs each step once: faster there (bench/RESULTS.md,
 # `bench/decoding.py`).
-LINEAR_FROM = 4096
+LINEAR_FROM = 8192
 
 
 def greedy_search(step_fn, initial_state, constants, *, start_token, end_token, max_length, pad_token=0):
@@ -20,7 +20,7 @@ def greedy_search(step_fn, initial_state, constants, *, start_token, end_token, 
     `max_length` tokens. It is a loop in the graph with no Python-side state, so it runs inside
     `tf.function`/`jax.jit`, exports to a SavedModel, and converts to TFLite builtin ops (the
     arg-max is `top1`, a max/equal/min: `argmax` on floats needs Flex). Below `max_length =
-    LINEAR_FROM` (4096) it is one while loop over fixed-shape buffers, which every step rewrites (the
+    LINEAR_FROM` (8192) it is one while loop over fixed-shape buffers, which every step rewrites (the
     fastest at the lengths people decode); from it, `rnnzoo.recurrence.generate`, linear in
     `max_length` on every path (both compute the same function: tests/test_decoding.py).
 
@@ -57,20 +57,19 @@ def greedy_search(step_fn, initial_state, constants, *, start_token, end_token, 
     if max_length < LINEAR_FROM:
         return _greedy_in_buffers(step_fn, state, logits, attention, constants, batch, vocabulary, source_time,
                                   end_token, max_length, pad_token)
+    # The carry holds the last token, not the logits (a `(batch, vocabulary)` checkpoint per chunk).
     zeros = ops.zeros((batch,), "int32")
-    init = {"state": state, "logits": logits, "attention": attention, "scores": ops.zeros((batch,), "float32"),
-            "lengths": zeros, "finished": zeros}
+    init = {"state": initial_state, "token": ops.full((batch,), start_token, dtype="int32"),
+            "scores": ops.zeros((batch,), "float32"), "lengths": zeros, "finished": zeros}
 
     def step(carry, constants):
+        logits, state, attention = step_fn(carry["token"], carry["state"], constants)
         alive = 1 - carry["finished"]  # (batch,) 1 while the sequence has not ended
-        logits = carry["logits"]
         token = top1(logits)
         log_probs = ops.sum(ops.log_softmax(ops.cast(logits, "float32"), axis=-1) * ops.one_hot(token, vocabulary), -1)
         token = ops.where(alive > 0, token, pad_token)
-        attention = carry["attention"] * ops.cast(ops.expand_dims(alive, -1), carry["attention"].dtype)
-        logits, state, next_attention = step_fn(token, carry["state"], constants)
-        carry = {"state": state, "logits": logits, "attention": next_attention,
-                 "scores": carry["scores"] + log_probs * ops.cast(alive, "float32"),
+        attention = attention * ops.cast(ops.expand_dims(alive, -1), attention.dtype)
+        carry = {"state": state, "token": token, "scores": carry["scores"] + log_probs * ops.cast(alive, "float32"),
                  "lengths": carry["lengths"] + alive,
                  "finished": ops.maximum(carry["finished"], ops.cast(ops.equal(token, end_token), "int32"))}
         return carry, (token, attention)
