@@ -26,6 +26,9 @@ accumulators would cross the XLA boundary), but a whole training step can: the t
 has a `maximum_iterations`, which XLA needs to differentiate a while loop, so `model.compile(
 jit_compile=True)` compiles models whose cells are plain Keras cells (`Seq2Seq` does by default).
 
+`generate(step, init, num_steps, stop=...)` is the same loop for closed-loop generation (no
+input per step; it may stop once `stop(carry)` holds): the decoders of `rnnzoo.decoding`.
+
 Time is always the leading axis here (`(time, batch, ...)`); layers transpose.
 """
 
@@ -41,8 +44,9 @@ def scan(step, init, xs, *, training=False, reverse=False, unroll=1, jit_compile
         step: callable `(carry, x_t) -> (carry, y_t)`; `carry` keeps its structure, shapes
             and dtypes; `x_t` has the structure of `xs` without the time axis. Axis 0 of the
             carry and of `x_t` is the batch: rows must be independent, and `step` must close
-            over no tensor with a batch axis (put per-example constants in the carry). The
-            inference loop runs it on a batch of `chunks * batch` rows.
+            over no tensor with a batch axis (put per-example constants in the carry, or use
+            `generate`'s `constants`). The inference loop runs it on a batch of
+            `chunks * batch` rows.
         init: nested structure of tensors, the initial carry.
         xs: nested structure of tensors of shape `(time, ...)`, `time >= 1`.
         training: bool. Selects the training loop (`True`) or the inference loop (`False`),
@@ -73,6 +77,68 @@ def scan(step, init, xs, *, training=False, reverse=False, unroll=1, jit_compile
     # process that also runs JAX (the export matrix test, 2026-12-02). So a `.tflite` from JAX is
     # converted on the TensorFlow backend (`rnnzoo.export.to_tflite(model)`).
     return ops.scan(step, init, xs, reverse=reverse, unroll=unroll)
+
+
+def generate(step, init, num_steps, *, constants=(), stop=None):
+    """Runs `carry, y = step(carry, constants)` `num_steps` times: a loop with no input per step.
+
+    For closed-loop generation (decoders, samplers), where each step feeds on the last. Linear in
+    `num_steps` on every path, as `scan` at inference: on TensorFlow, `scan`'s checkpoints and
+    one batched replay; elsewhere a while loop writing each `y` in place (XLA).
+
+    Args:
+        step: callable `(carry, constants) -> (carry, y)`, batch-polymorphic as `scan`'s step
+            (axis 0 of the carry, of `constants` and of `y` is a batch of independent rows;
+            the carry's and `y`'s batches may differ, e.g. `(batch * beams, ...)` and
+            `(batch, beams, ...)`).
+        init: nested structure of tensors, the initial carry.
+        num_steps: int >= 1, the number of steps.
+        constants: nest of `(batch, ...)` tensors every step reads (e.g. encoder annotations);
+            passed, not carried.
+        stop: optional callable `carry -> scalar bool`, true once nothing is left to generate.
+            The loop may then end early; for this to change nothing, a stopped carry must stay
+            stopped and give the same `y` at every later step (e.g. a pad token): the
+            remaining `ys` are the step's `y` from the final carry.
+
+    Returns:
+        `(final_carry, ys)`, `ys` the stacked `y`s, shape `(num_steps, ...)`. When the loop
+        stops early, `final_carry` is the carry at the stop (on TensorFlow, up to
+        `GENERATE_CHUNK - 1` steps after it: the loop checks `stop` once per chunk).
+
+    On TensorFlow each step runs twice (`scan`'s inference loop), at different batch sizes:
+    `ys` come from the replay, `final_carry` from the first pass, so a decision taken on a
+    difference below float rounding could differ between them. With `stop`, it does not compile
+    with XLA there (the replay's size is known only at run time).
+    """
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+        raise ValueError(f"`generate(num_steps=...)` must be an integer >= 1. Received: num_steps={num_steps!r}")
+    if keras.backend.backend() == "tensorflow":
+        steps = ops.zeros((num_steps, 1), "int32")  # no inputs: a time axis for the replay
+        return _replay_scan(lambda carry, _, constants: step(carry, constants), init, steps, False,
+                            chunk=GENERATE_CHUNK, constants=constants, stop=stop)
+    # XLA updates a loop's buffer in place: a while loop, with the first step peeled so that the
+    # buffers know the shapes of `y`.
+    carry, y = step(init, constants)
+    buffers = [ops.zeros((num_steps,) + tuple(ops.shape(v)), v.dtype) for v in tree.flatten(y)]
+    buffers = [ops.slice_update(b, (0,) * len(b.shape), ops.expand_dims(v, 0))
+               for b, v in zip(buffers, tree.flatten(y))]
+
+    def cond(i, carry, buffers):
+        return i < num_steps if stop is None else ops.logical_and(i < num_steps, ops.logical_not(stop(carry)))
+
+    def body(i, carry, buffers):
+        carry, y = step(carry, constants)
+        buffers = [ops.slice_update(b, (i,) + (0,) * (len(b.shape) - 1), ops.expand_dims(ops.cast(v, b.dtype), 0))
+                   for b, v in zip(buffers, tree.flatten(y))]
+        return i + 1, carry, buffers
+
+    i, carry, buffers = ops.while_loop(cond, body, (ops.convert_to_tensor(1, "int32"), carry, buffers))
+    if stop is not None:  # steps after the stop: the step's outputs from the final carry
+        after = tree.flatten(step(carry, constants)[1])
+        ran = ops.arange(num_steps, dtype="int32") < i
+        buffers = [ops.where(ops.reshape(ran, (-1,) + (1,) * (len(b.shape) - 1)), b,
+                             ops.cast(ops.expand_dims(v, 0), b.dtype)) for b, v in zip(buffers, after)]
+    return carry, tree.pack_sequence_as(y, buffers)
 
 
 def _tf_at_least_one_step(xs):
@@ -162,21 +228,37 @@ def _pack_ys(y, ys_flat, xs_flat):
 #    from those checkpoints: CHUNK unrolled steps, no loop, outputs stacked once. The same step on
 #    the same carries gives the same outputs (as one batched product).
 #
+# Pass 1 runs only the chunks that hold steps (and, given `stop`, ends after the chunk where it
+# holds); the replay covers only the chunks that ran. Constants of the step (`generate`'s) are
+# loop variables passed through, not checkpointed, and are tiled for the replay.
 # Cost: every step runs twice (once per row, once in a batched product), plus the buffer copies:
 # 2 rows per step for the inner buffer, and 2 * num_groups / CHUNK rows per step for the outer
-# one (T / 512 rows at CHUNK = 8, GROUP = 16: still quadratic, with a tiny constant). Time is
-# padded to a multiple of CHUNK * GROUP = 128 steps. The graph holds 2 * CHUNK copies of the step:
+# one (T / 512 rows at CHUNK = 8, GROUP = 16: still quadratic, with a tiny constant). The inputs
+# are padded to a multiple of CHUNK * GROUP = 128 steps. The graph holds 2 * CHUNK copies of the step:
 # CHUNK = 8 rather than 16 halves the export and conversion time (ONNX above all) for the same
 # per-step time in LiteRT at batch 1 (bench/RESULTS.md). When the outputs are not used
 # (`return_sequences=False`), graph pruning drops step 2.
 # The step must treat axis 0 of the carry and of `x_t` as a batch of independent rows and close
-# over no tensor with that batch axis (put per-example constants in the carry).
+# over no tensor with that batch axis (per-example constants go in the carry, or in `constants`).
 
 CHUNK = 8  # steps unrolled per chunk
+# `generate`'s steps (a decoder: attention, an output layer over the vocabulary, a top-k) are
+# larger graphs: 4 halves what its SavedModel, TFLite and ONNX conversions hold and cost.
+GENERATE_CHUNK = 4
 GROUP = 16  # chunks per iteration of the outer loop of step 1
 
 
-def _replay_scan(step, init, xs, reverse, chunk=None, group=None):
+def _replay_scan(step, init, xs, reverse, chunk=None, group=None, constants=None, stop=None):
+    """The inference loop (see above): `step(carry, x_t)` over `xs`.
+
+    With `constants` (a nest of `(batch, ...)` tensors), the step is `step(carry, x_t,
+    constants)`: they are passed as they are in pass 1 and tiled over the chunks in the replay,
+    so they are neither carried nor checkpointed. `stop(carry) -> scalar bool`, if given, ends
+    pass 1 after the first chunk whose final carry it holds for (see `generate`).
+    """
+    if constants is None:
+        constants, plain_step = (), step
+        step = lambda carry, x_t, _: plain_step(carry, x_t)  # noqa: E731
     chunk = CHUNK if chunk is None else chunk
     group = GROUP if group is None else group
     xs_flat = [ops.convert_to_tensor(x) for x in tree.flatten(xs)]
@@ -189,6 +271,7 @@ def _replay_scan(step, init, xs, reverse, chunk=None, group=None):
     # give 0 outputs and the initial carry, never a wrongly shaped result.
     num_groups = ops.maximum((num_steps + (group * chunk - 1)) // (group * chunk), 1)
     num_chunks = num_groups * group
+    needed = (num_steps + (chunk - 1)) // chunk  # chunks holding steps; pass 1 runs no others
     padding = num_chunks * chunk - num_steps
 
     def chunked(x):  # (time, *rest) -> (num_chunks, chunk, *rest), zero-padded
@@ -202,50 +285,75 @@ def _replay_scan(step, init, xs, reverse, chunk=None, group=None):
         rows = [_rows(x, chunk) for x in x_chunk_flat]
         return [tree.pack_sequence_as(xs, [r[j] for r in rows]) for j in range(chunk)]
 
-    def run_chunk(carry_flat, x_chunk_flat, start):
+    def run_chunk(carry_flat, x_chunk_flat, start, constants_flat):
         # Pass 1: `chunk` steps of one row of chunks; steps past the end keep the carry.
         carry = tree.pack_sequence_as(init, carry_flat)
+        pass_constants = tree.pack_sequence_as(constants, constants_flat)
         valid = _rows(ops.less(start + ops.arange(chunk, dtype="int32"), num_steps), chunk)
         for j, x_t in enumerate(steps_of(x_chunk_flat)):
-            new_carry, _ = step(carry, x_t)
+            new_carry, _ = step(carry, x_t, pass_constants)
             carry = tree.pack_sequence_as(init, [
                 ops.where(valid[j], ops.cast(new, old.dtype), old)
                 for new, old in zip(tree.flatten(new_carry), tree.flatten(carry))
             ])
         return tree.flatten(carry)
 
+    stop_flat = None if stop is None else (lambda carry_flat: stop(tree.pack_sequence_as(init, carry_flat)))
     xs_groups = [ops.reshape(x, (num_groups, group) + tuple(ops.shape(x)[1:])) for x in xs_chunks]
-    final_flat, checkpoints = _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups)
+    constants_flat = [ops.convert_to_tensor(c) for c in tree.flatten(constants)]
+    final_flat, checkpoints, ran = _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups, needed,
+                                               constants_flat, stop_flat)
+    final = tree.pack_sequence_as(init, final_flat)
+    # The replay below needs a chunk (of padding, for 0 steps). Without `stop` all needed chunks
+    # ran: their number then comes from the shapes, which XLA (`jit_compile`) needs; a number that
+    # comes out of a loop is known only at run time, so `generate` with `stop` does not compile.
+    ran = ops.maximum(needed if stop is None else ran, 1)
 
-    # Pass 2: the chunks side by side, (num_chunks * batch) rows from their checkpoints.
-    def fold(c):  # (num_groups, group, batch, *rest) -> (num_chunks * batch, *rest)
-        return ops.reshape(c, (-1,) + tuple(ops.shape(c)[3:]))
+    # Pass 2: the chunks that ran, side by side: (ran * batch) rows from their checkpoints.
+    def first_chunks(x):  # (num_chunks, *rest) -> (ran, *rest)
+        return ops.slice(x, (0,) * len(x.shape), (ran,) + tuple(ops.shape(x)[1:]))
 
-    def replay_inputs(x_chunks_flat):  # step j of every chunk: (num_chunks * batch, *rest)
-        rows = [[ops.reshape(r, (-1,) + tuple(ops.shape(r)[2:])) for r in _rows(x, chunk, axis=1)]
+    def fold(c):  # (num_groups, group, batch, *rest) -> (ran * batch, *rest)
+        c = first_chunks(ops.reshape(c, (num_chunks,) + tuple(ops.shape(c)[2:])))
+        return ops.reshape(c, (-1,) + tuple(ops.shape(c)[2:]))
+
+    def replay_inputs(x_chunks_flat):  # step j of every chunk: (ran * batch, *rest)
+        rows = [[ops.reshape(r, (-1,) + tuple(ops.shape(r)[2:])) for r in _rows(first_chunks(x), chunk, axis=1)]
                 for x in x_chunks_flat]  # unstacked along the chunk's own time axis: one pass
         return [tree.pack_sequence_as(xs, [r[j] for r in rows]) for j in range(chunk)]
 
+    def tiled(c):  # (batch, *rest) -> (ran * batch, *rest), chunk-major as the folded carry
+        c = ops.convert_to_tensor(c)
+        rest = tuple(ops.shape(c))
+        return ops.reshape(ops.broadcast_to(ops.expand_dims(c, 0), (ran,) + rest), (-1,) + rest[1:])
+
     carry = tree.pack_sequence_as(init, [fold(c) for c in checkpoints])
+    replay_constants = tree.map_structure(tiled, constants)
     ys = []
     for x_t in replay_inputs(xs_chunks):
-        carry, y_structure = step(carry, x_t)
+        carry, y_structure = step(carry, x_t, replay_constants)
         ys.append(tree.flatten(y_structure))
     del carry  # the replay's carries are those of pass 1 (or steps past the end)
+    if stop is not None:  # steps after the stop: the step's outputs from the final carry
+        x_last = tree.pack_sequence_as(xs, [x[0] for x in xs_flat])
+        after = tree.flatten(step(final, x_last, constants)[1])
     ys_flat = []
-    batch = ops.shape(init_flat[0])[0]  # not -1 in the reshapes: a batch of 0 makes -1 ambiguous
-    for parts in zip(*ys):
+    for i, parts in enumerate(zip(*ys)):
         rest = tuple(ops.shape(parts[0])[1:])
-        parts = [ops.reshape(p, (num_chunks, batch) + rest) for p in parts]
-        y = ops.stack(parts, axis=1)  # (num_chunks, chunk, batch, *rest), one pass
-        y = ops.reshape(y, (num_chunks * chunk,) + tuple(ops.shape(y)[2:]))
-        y = ops.slice(y, (0,) * len(y.shape), (num_steps,) + tuple(ops.shape(y)[1:]))
+        rows = ops.shape(parts[0])[0] // ran  # this output's batch (outputs may differ from the carry's)
+        parts = [ops.reshape(p, (ran, rows) + rest) for p in parts]
+        y = ops.stack(parts, axis=1)  # (ran, chunk, batch, *rest), one pass
+        y = ops.reshape(y, (ran * chunk, rows) + rest)
+        done = ops.minimum(ran * chunk, num_steps)
+        y = ops.slice(y, (0,) * len(y.shape), (done, rows) + rest)
+        if stop is not None:
+            filler = ops.broadcast_to(ops.expand_dims(ops.cast(after[i], y.dtype), 0), (num_steps - done, rows) + rest)
+            y = ops.concatenate([y, filler], axis=0)
         if reverse:
             y = ops.flip(y, axis=0)
         ys_flat.append(y)
     if isinstance(static_steps, int):
         ys_flat = [ops.reshape(y, (static_steps,) + tuple(ops.shape(y)[1:])) for y in ys_flat]
-    final = tree.pack_sequence_as(init, final_flat)
     return final, tree.pack_sequence_as(y_structure, ys_flat)
 
 
@@ -256,26 +364,31 @@ def _rows(x, num, axis=0):
     return ops.unstack(x, num=num, axis=axis)
 
 
-def _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups):
-    """Runs `run_chunk` over the chunks: `(final carry, carry at the start of each chunk)`.
+def _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups, needed, constants_flat, stop_flat=None):
+    """Runs `run_chunk` over the first `needed` chunks, or until `stop_flat(carry)` after one.
+
+    The constants ride in both loops as loop variables the bodies pass through unchanged
+    (LiteRT's WHILE copies none such) and are not checkpointed.
 
     Two nested loops, so that no loop carries a long buffer: the inner one over the `group`
     chunks of a group (a `(group, batch, ...)` buffer), the outer one over the groups (a
-    `(num_groups, group, batch, ...)` buffer, written once per group). The checkpoints are
-    returned in that shape.
+    `(num_groups, group, batch, ...)` buffer, written once per group). Returns `(final carry,
+    carry at the start of each chunk, number of chunks run)`, the checkpoints in that shape
+    (those of chunks not run are unspecified).
     """
     if keras.backend.backend() != "tensorflow":
-        # The chunk's first step is counted in the carry: a scanned index vector would export
-        # from JAX as an integer `dynamic_slice` that the TFLite converter rejects.
+        # Every chunk runs (steps past the end keep the carry; `stop` only saves time, so it is
+        # not needed). The chunk's first step is counted in the carry: a scanned index vector
+        # would export from JAX as an integer `dynamic_slice` that the TFLite converter rejects.
         def chunk_body(carry, x_chunk_flat):
             start, carry_flat = carry
-            return (start + chunk, run_chunk(carry_flat, x_chunk_flat, start)), carry_flat
+            return (start + chunk, run_chunk(carry_flat, x_chunk_flat, start, constants_flat)), carry_flat
 
         def group_body(carry, x_group_flat):
             return ops.scan(chunk_body, carry, x_group_flat)
 
         (_, final_flat), checkpoints = ops.scan(group_body, (ops.convert_to_tensor(0, "int32"), init_flat), xs_groups)
-        return final_flat, checkpoints
+        return final_flat, checkpoints, needed
 
     import tensorflow as tf
 
@@ -288,25 +401,43 @@ def _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups):
         here = tf.reshape(tf.equal(rows, i), [-1] + [1] * len(value.shape))
         return tf.where(here, tf.expand_dims(value, 0), buffer)
 
+    def go_on(index, carry_flat):  # whether chunk `index` runs: it holds steps, and no stop yet
+        more = index < needed
+        if stop_flat is None:
+            return more
+        return tf.logical_and(more, tf.logical_or(tf.equal(index, 0), tf.logical_not(stop_flat(carry_flat))))
+
+    def any_batch(tensors, axis=0):  # a step may lose the batch's static size (e.g. through a reshape)
+        return [tf.TensorShape(t.shape[:axis] + [None] + t.shape[axis + 1:]) if (t.shape.rank or 0) > axis
+                else t.shape for t in tensors]
+
     group_rows, chunk_rows = tf.range(num_groups), tf.range(group)
     empty_group = [tf.zeros(tf.concat([[group], tf.shape(c)], 0), c.dtype) for c in init_flat]
 
-    def group_body(g, carry_flat, buffers):
+    def group_body(g, carry_flat, buffers, constants_flat):
         x_group = [tf.gather(x, g) for x in xs_groups]  # (group, chunk, batch, ...)
 
-        def chunk_body(i, carry_flat, group_buffers):
+        def chunk_body(i, carry_flat, group_buffers, constants_flat):
             group_buffers = [write(b, chunk_rows, i, c) for b, c in zip(group_buffers, carry_flat)]
-            carry_flat = run_chunk(carry_flat, [tf.gather(x, i) for x in x_group], (g * group + i) * chunk)
-            return i + 1, [tf.convert_to_tensor(c) for c in carry_flat], group_buffers
+            carry_flat = run_chunk(carry_flat, [tf.gather(x, i) for x in x_group], (g * group + i) * chunk,
+                                   constants_flat)
+            return i + 1, [tf.convert_to_tensor(c) for c in carry_flat], group_buffers, constants_flat
 
-        _, carry_flat, group_buffers = tf.while_loop(
-            lambda i, *_: i < group, chunk_body, (tf.constant(0), carry_flat, empty_group)
+        i, carry_flat, group_buffers, _ = tf.while_loop(
+            lambda i, carry_flat, *_: tf.logical_and(i < group, go_on(g * group + i, carry_flat)),
+            chunk_body, (tf.constant(0), carry_flat, empty_group, constants_flat),
+            shape_invariants=(tf.TensorShape([]), any_batch(carry_flat), any_batch(empty_group, 1),
+                              any_batch(constants_flat)),
         )
         buffers = [write(b, group_rows, g, gb) for b, gb in zip(buffers, group_buffers)]
-        return g + 1, carry_flat, buffers
+        return g + 1, carry_flat, buffers, g * group + i, constants_flat
 
     buffers = [tf.zeros(tf.concat([[num_groups, group], tf.shape(c)], 0), c.dtype) for c in init_flat]
-    _, final_flat, buffers = tf.while_loop(
-        lambda g, *_: g < num_groups, group_body, (tf.constant(0), init_flat, buffers)
+    _, final_flat, buffers, ran, _ = tf.while_loop(
+        lambda g, carry_flat, _, ran, __: tf.logical_and(tf.equal(ran, g * group), go_on(g * group, carry_flat)),
+        lambda g, carry_flat, buffers, ran, constants_flat: group_body(g, carry_flat, buffers, constants_flat),
+        (tf.constant(0), init_flat, buffers, tf.constant(0), constants_flat),
+        shape_invariants=(tf.TensorShape([]), any_batch(init_flat), any_batch(buffers, 2), tf.TensorShape([]),
+                          any_batch(constants_flat)),
     )
-    return final_flat, buffers
+    return final_flat, buffers, ran

@@ -103,3 +103,136 @@ def test_greedy_equals_beam_of_width_one_on_a_model(attention):
     np.testing.assert_allclose(greedy["attention_weights"], beam["attention_weights"][:, 0], atol=1e-6)
     wide = model.generate(source, "beam", beam_width=3, length_penalty=0.0)
     assert np.all(np.diff(wide["scores"], axis=1) <= 0)  # beams come best first
+
+
+# -- Against a plain per-sequence reference, in a traced function with dynamic shapes -------------
+#
+# The decoders run on `rnnzoo.recurrence.generate`, whose TensorFlow inference loop replays chunks
+# of steps side by side; the reference below is the textbook loop, one sequence and one beam at a
+# time, in NumPy (float64). Lengths around the chunk size, batches above one, beams that end early
+# and beams that run to `max_length` are where the two could part.
+
+RV, RU, RS = 7, 5, 4  # vocabulary, state size, source time
+_rng = np.random.default_rng(7)
+R_EMBED = _rng.normal(size=(RV, RU))
+R_W = 0.9 * _rng.normal(size=(RU, RU))
+R_OUT = 1.5 * _rng.normal(size=(RU, RV))
+
+
+def attention_step(tokens, state, constants):
+    """A small recurrent decoder with dot-product attention over per-sequence annotations."""
+    (annotations,) = constants
+    h = ops.tanh(ops.take(ops.cast(R_EMBED, "float32"), tokens, axis=0) + ops.matmul(state, ops.cast(R_W, "float32")))
+    weights = ops.softmax(ops.sum(annotations * ops.expand_dims(h, 1), -1), axis=-1)
+    h = h + 0.3 * ops.sum(ops.expand_dims(weights, -1) * annotations, 1)
+    return ops.matmul(h, ops.cast(R_OUT, "float32")), h, weights
+
+
+def reference_step(token, h, annotations):
+    h = np.tanh(R_EMBED[token] + h @ R_W)
+    scores = annotations @ h
+    weights = np.exp(scores - scores.max())
+    weights /= weights.sum()
+    h = h + 0.3 * weights @ annotations
+    return h @ R_OUT, h, weights
+
+
+def log_softmax(logits):
+    shifted = logits - logits.max()
+    return shifted - np.log(np.exp(shifted).sum())
+
+
+def reference_beam(state, annotations, max_length, k, alpha):
+    """One sequence: the `k` beams, best first, as `beam_search` defines them."""
+    logits, h, weights = reference_step(START, state, annotations)
+    first = {"tokens": [], "attention": [], "log_prob": 0.0, "length": 0, "finished": False, "logits": logits,
+             "h": h, "weights": weights}
+    beams = [first] + [dict(first, log_prob=-1e9) for _ in range(k - 1)]
+    lp = lambda n: ((5.0 + n) / 6.0) ** alpha  # noqa: E731
+    for _ in range(max_length):
+        if all(b["finished"] for b in beams):
+            break  # every later step would extend each beam with <pad>, in place
+        candidates = []
+        for j, beam in enumerate(beams):
+            if beam["finished"]:
+                step_log_probs = np.where(np.arange(RV) == PAD, 0.0, -1e9)
+            else:
+                step_log_probs = log_softmax(beam["logits"])
+            length = beam["length"] + (0 if beam["finished"] else 1)
+            for v in range(RV):
+                total = beam["log_prob"] + step_log_probs[v]
+                candidates.append((-total / lp(length), j * RV + v, j, v, total))
+        new_beams = []
+        for _, _, j, v, total in sorted(candidates)[:k]:
+            old = beams[j]
+            token = PAD if old["finished"] else v
+            beam = {"tokens": old["tokens"] + [token], "log_prob": total,
+                    "attention": old["attention"] + [old["weights"] * (0.0 if old["finished"] else 1.0)],
+                    "length": old["length"] + (0 if old["finished"] else 1),
+                    "finished": old["finished"] or token == END}
+            beam["logits"], beam["h"], beam["weights"] = reference_step(token, old["h"], annotations)
+            new_beams.append(beam)
+        beams = new_beams
+    for beam in beams:
+        beam["tokens"] += [PAD] * (max_length - len(beam["tokens"]))
+        beam["attention"] += [np.zeros(RS)] * (max_length - len(beam["attention"]))
+        beam["score"] = beam["log_prob"] / lp(beam["length"])
+    return beams
+
+
+def _traced(decode):
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        spec = [tf.TensorSpec((None, RU)), tf.TensorSpec((None, None, RU))]
+        return tf.function(decode, input_signature=spec)
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit(decode)
+    return decode
+
+
+@pytest.mark.parametrize("loop", ["buffers", "generate"])
+@pytest.mark.parametrize("max_length", [1, 9, 40])
+def test_decoders_equal_the_plain_per_sequence_loop(max_length, loop, monkeypatch):
+    # Both loops of each decoder: the one over buffers (short lengths) and `generate` (long ones).
+    import importlib
+
+    for module in ("rnnzoo.decoding.greedy", "rnnzoo.decoding.beam_search"):  # modules, not the functions
+        monkeypatch.setattr(importlib.import_module(module), "LINEAR_FROM", 1 if loop == "generate" else 10**9)
+    kw = dict(start_token=START, end_token=END, pad_token=PAD, max_length=max_length)
+    greedy = _traced(lambda state, annotations: greedy_search(attention_step, state, (annotations,), **kw))
+    beams = {(k, alpha): _traced(lambda state, annotations, k=k, alpha=alpha: beam_search(
+        attention_step, state, (annotations,), beam_width=k, length_penalty=alpha, **kw))
+        for k, alpha in ((1, 0.0), (3, 0.6))}
+    ended_early = ran_to_the_end = 0
+    for batch in (1, 5):
+        rng = np.random.default_rng(max_length + batch)
+        state = rng.normal(size=(batch, RU)).astype("float32")
+        annotations = rng.normal(size=(batch, RS, RU)).astype("float32")
+        got = {name: ops.convert_to_numpy(v) for name, v in greedy(state, annotations).items()}
+        for b in range(batch):
+            best = reference_beam(state[b].astype("float64"), annotations[b].astype("float64"), max_length, 1, 0.0)[0]
+            np.testing.assert_array_equal(got["tokens"][b], best["tokens"])
+            assert got["lengths"][b] == best["length"]
+            np.testing.assert_allclose(got["scores"][b], best["log_prob"], rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(got["attention_weights"][b], np.stack(best["attention"]), atol=1e-5)
+        for (k, alpha), decode in beams.items():
+            got = {name: ops.convert_to_numpy(v) for name, v in decode(state, annotations).items()}
+            for b in range(batch):
+                expected = reference_beam(state[b].astype("float64"), annotations[b].astype("float64"), max_length, k,
+                                          alpha)
+                np.testing.assert_array_equal(got["tokens"][b], [beam["tokens"] for beam in expected])
+                np.testing.assert_array_equal(got["lengths"][b], [beam["length"] for beam in expected])
+                np.testing.assert_allclose(got["scores"][b], [beam["score"] for beam in expected], rtol=1e-5, atol=1e-5)
+                np.testing.assert_allclose(got["log_probs"][b], [beam["log_prob"] for beam in expected], rtol=1e-5,
+                                           atol=1e-5)
+                np.testing.assert_allclose(got["attention_weights"][b],
+                                           [np.stack(beam["attention"]) for beam in expected], atol=1e-5)
+                ended_early += sum(beam["finished"] and beam["length"] < max_length for beam in expected)
+                ran_to_the_end += sum(beam["length"] == max_length for beam in expected)
+    assert ended_early > 0 or max_length == 1  # the data exercise both ways a beam ends
+    assert ran_to_the_end > 0

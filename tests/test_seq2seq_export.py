@@ -104,8 +104,16 @@ def test_saved_model_cli_runs_translate(exported):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["greedy", "beam"], ids=["greedy", "beam"])
-def test_tflite_decoders_are_builtins_and_match_keras(method, tmp_path):
+@pytest.mark.parametrize("method,loop", [("greedy", "buffers"), ("beam", "buffers"),
+                                         pytest.param("beam", "generate", marks=pytest.mark.tensorflow)],
+                         ids=["greedy", "beam", "beam-generate"])
+def test_tflite_decoders_are_builtins_and_match_keras(method, loop, tmp_path, monkeypatch):
+    # `loop`: the decoders' loop for short lengths, or the one for long ones (`generate`, forced here
+    # by `LINEAR_FROM`; the conversion runs in this process on TensorFlow).
+    if loop == "generate":
+        import importlib
+
+        monkeypatch.setattr(importlib.import_module("rnnzoo.decoding.beam_search"), "LINEAR_FROM", 1)
     model = small_model()
     path = export_decoder_tflite(model, str(tmp_path / f"{method}.tflite"), method=method, beam_width=3,
                                  length_penalty=0.6)

@@ -109,12 +109,14 @@ class AttentionDecoderCell(keras.layers.Layer):
             weights = mask
         else:
             context, weights = self.attention.score(state, annotations, keys, mask)
-        new_state, _ = self.gru(ops.concatenate([inputs, context], axis=-1), state)
+        # A non-negative axis: tf2onnx needs the rank for a negative one, and inside nested loops
+        # (the decoders' inference loop) it does not know it.
+        new_state, _ = self.gru(ops.concatenate([inputs, context], axis=len(inputs.shape) - 1), state)
         return new_state, context, weights
 
     def logits(self, new_state, context, inputs):
         """`o(t) = V [s(t), c(t), y(t-1)] + b`, for one step or (with a time axis) for many."""
-        return self.output_projection(ops.concatenate([new_state, context, inputs], axis=-1))
+        return self.output_projection(ops.concatenate([new_state, context, inputs], axis=len(inputs.shape) - 1))
 
     def call(self, inputs, states, constants, training=None):
         state = states[0] if isinstance(states, (list, tuple)) else states

@@ -3,9 +3,14 @@
 from keras import ops
 from keras import tree
 
+from rnnzoo import recurrence
 from rnnzoo.decoding.common import check_decoding_args, first_step, length_penalty_factor, write_at
 
 NEG_INF = -1e9  # finite: keeps the arithmetic free of NaN
+# From this `max_length` on, the loop is `rnnzoo.recurrence.generate` (linear in `max_length`);
+# below, one while loop that reorders and rewrites the beams' histories at every step, which is
+# faster there (bench/RESULTS.md, `bench/decoding.py`: about even at 500 steps).
+LINEAR_FROM = 512
 
 
 def tile_beams(x, beam_width):
@@ -35,6 +40,14 @@ def beam_search(step_fn, initial_state, constants, *, start_token, end_token, ma
     `beam_width=1` it picks the same tokens as `greedy_search` (exact ties aside: both break
     them towards the lowest token id, but the scores differ in rounding).
 
+    It converts to TFLite builtin ops. Below `max_length = LINEAR_FROM` (512) the loop carries
+    every beam's history and reorders and writes it at every step (the fastest at the lengths
+    people decode); from it, the loop is
+    `rnnzoo.recurrence.generate`: it records each step's tokens, parent beams and attention,
+    and reads each final beam's history back through its parents after the loop, linear in
+    `max_length` on every path (graph, SavedModel, LiteRT, XLA). Both compute the same function
+    (tests/test_decoding.py).
+
     Args:
         step_fn, initial_state, constants: as for `greedy_search`; `initial_state` and
             `constants` are per sequence `(batch, ...)`, tiled here to `(batch * beam_width, ...)`.
@@ -63,6 +76,86 @@ def beam_search(step_fn, initial_state, constants, *, start_token, end_token, ma
         raise ValueError(f"`beam_search(beam_width=...)` must be at most the vocabulary size {vocabulary}. "
                          f"Received: beam_width={k}")
 
+    if max_length < LINEAR_FROM:
+        return _beam_in_buffers(step_fn, state, logits, attention, constants, batch, k, vocabulary, source_time,
+                                end_token, max_length, length_penalty, pad_token)
+    # All beams start identical: only the first may be extended at the first step. The carry holds
+    # the last tokens, not the logits (a `(batch * k, vocabulary)` checkpoint per chunk).
+    log_probs = ops.where(ops.arange(k) == 0, 0.0, NEG_INF) * ops.ones((batch, 1))
+    zeros = ops.zeros((batch, k), "int32")
+    init = {"state": initial_state, "token": ops.full((batch * k,), start_token, dtype="int32"),
+            "log_probs": log_probs, "lengths": zeros, "finished": zeros}
+    # A finished beam is extended only by `pad_token`, at no cost.
+    pad_only = ops.where(ops.arange(vocabulary) == pad_token, 0.0, NEG_INF)  # (vocabulary,)
+
+    def step(carry, constants):
+        # Each step records, per new beam, its token, the beam it extends and its attention; the
+        # beams' histories are read back after the loop (no history is reordered per step).
+        logits, state, attention = step_fn(carry["token"], carry["state"], constants)
+        batch = ops.shape(carry["log_probs"])[0]  # the loop may run on more rows than the input's
+        finished, lengths = carry["finished"], carry["lengths"]
+        step_log_probs = ops.reshape(ops.log_softmax(ops.cast(logits, "float32"), axis=-1), (batch, k, vocabulary))
+        done = ops.expand_dims(finished, -1) > 0  # (batch, k, 1)
+        step_log_probs = ops.where(done, pad_only, step_log_probs)
+        totals = ops.expand_dims(carry["log_probs"], -1) + step_log_probs  # (batch, k, vocabulary)
+        new_lengths = ops.expand_dims(lengths + 1 - finished, -1)  # (batch, k, 1)
+        ranking = totals / length_penalty_factor(new_lengths, length_penalty)
+        _, best = ops.top_k(ops.reshape(ranking, (batch, k * vocabulary)), k)  # (batch, k), best first
+        best = ops.cast(best, "int32")
+        beam = best // vocabulary
+        token = best - beam * vocabulary
+        select = ops.one_hot(beam, k)  # (batch, new beam, old beam)
+        # One-hot products, exact, O(k * vocabulary) memory per row (the loop may run many rows).
+        log_probs = ops.sum(ops.matmul(select, totals) * ops.one_hot(token, vocabulary), -1)
+        was_finished = ops.cast(ops.sum(select * ops.expand_dims(ops.cast(finished, "float32"), 1), -1), "int32")
+        lengths = ops.cast(ops.sum(select * ops.expand_dims(ops.cast(lengths, "float32"), 1), -1), "int32")
+        lengths = lengths + 1 - was_finished
+        token = ops.where(was_finished > 0, pad_token, token)
+        finished = ops.maximum(was_finished, ops.cast(ops.equal(token, end_token), "int32"))
+        attention = _reorder(attention, select, batch, k)  # (batch * k, source_time)
+        attention = attention * ops.cast(ops.reshape(1 - was_finished, (-1, 1)), attention.dtype)
+        state = tree.map_structure(lambda x: _reorder(x, select, batch, k), state)
+        carry = {"state": state, "token": ops.reshape(token, (-1,)), "log_probs": log_probs, "lengths": lengths,
+                 "finished": finished}
+        return carry, (token, beam, ops.reshape(attention, (batch, k, source_time)))
+
+    # Once every beam has ended, each step keeps the beams in place, extended by `pad_token` with
+    # zero attention: the loop may stop.
+    final, (tokens, parents, attention) = recurrence.generate(
+        step, init, max_length, constants=constants, stop=lambda carry: ops.all(carry["finished"] > 0)
+    )
+    tokens, attention = _backtrack(tokens, parents, attention, final["lengths"])
+    log_probs, lengths = final["log_probs"], final["lengths"]
+    scores = log_probs / length_penalty_factor(lengths, length_penalty)
+    return {"tokens": tokens, "scores": scores, "log_probs": log_probs, "lengths": lengths,
+            "attention_weights": attention}
+
+
+def _backtrack(tokens, parents, attention, like):
+    """Each final beam's tokens and attention, read back through the beams it extended.
+
+    `tokens`, `parents` `(time, batch, beam)`, `attention` `(time, batch, beam, source_time)`, as
+    recorded per step -> `(batch, beam, time)` and `(batch, beam, time, source_time)`.
+    """
+    k = tokens.shape[-1]
+
+    def step(beam, records):  # beam (batch, k): the beam at step t each final beam went through
+        token, parent, weights = records
+        select = ops.one_hot(beam, k)  # (batch, final beam, beam at t); one-hot products, exact
+        token = ops.sum(select * ops.expand_dims(ops.cast(token, "float32"), 1), -1)
+        parent = ops.sum(select * ops.expand_dims(ops.cast(parent, "float32"), 1), -1)
+        weights = ops.matmul(select, weights)
+        return ops.cast(parent, "int32"), (ops.cast(token, "int32"), weights)
+
+    last = ops.zeros_like(like) + ops.arange(k, dtype="int32")  # (batch, k): the final beams, best first
+    _, (tokens, attention) = recurrence.scan(step, last, (tokens, parents, attention), reverse=True)
+    return ops.transpose(tokens, (1, 2, 0)), ops.transpose(attention, (1, 2, 0, 3))
+
+
+def _beam_in_buffers(step_fn, state, logits, attention, constants, batch, k, vocabulary, source_time, end_token,
+                     max_length, length_penalty, pad_token):
+    # One while loop over `(batch, k, max_length, ...)` histories, reordered and written at every
+    # step: O(max_length) per step.
     tokens = ops.full((batch, k, max_length), pad_token, dtype="int32")
     attention_buffer = ops.zeros((batch, k, max_length, source_time), "float32")
     # All beams start identical: only the first may be extended at the first step.

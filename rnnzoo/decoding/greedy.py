@@ -3,23 +3,34 @@
 from keras import ops
 from keras import tree
 
+from rnnzoo import recurrence
 from rnnzoo.decoding.common import check_decoding_args, first_step, top1, write_at
+
+# From this `max_length` on, the loop is `rnnzoo.recurrence.generate` (linear in `max_length`);
+# below, one while loop over `(batch, max_length, ...)` buffers, which each step rewrites but
+# which are small (no beams), and which runs each step once: faster there (bench/RESULTS.md,
+# `bench/decoding.py`).
+LINEAR_FROM = 8192
 
 
 def greedy_search(step_fn, initial_state, constants, *, start_token, end_token, max_length, pad_token=0):
     """Decodes a batch greedily: at each step, the most probable token is fed back.
 
     Stops at `end_token` (per sequence; the loop exits when every sequence has ended) or after
-    `max_length` tokens. It is one `while_loop` over fixed-shape buffers, with no Python-side
-    state, so it runs inside `tf.function`/`jax.jit`, exports to a SavedModel, and converts to
-    TFLite builtin ops (the arg-max is `top1`, a max/equal/min: `argmax` on floats needs Flex).
+    `max_length` tokens. It is a loop in the graph with no Python-side state, so it runs inside
+    `tf.function`/`jax.jit`, exports to a SavedModel, and converts to TFLite builtin ops (the
+    arg-max is `top1`, a max/equal/min: `argmax` on floats needs Flex). Below `max_length =
+    LINEAR_FROM` (8192) it is one while loop over fixed-shape buffers, which every step rewrites (the
+    fastest at the lengths people decode); from it, `rnnzoo.recurrence.generate`, linear in
+    `max_length` on every path (both compute the same function: tests/test_decoding.py).
 
     Args:
         step_fn: `(tokens (batch,) int32, state, constants) -> (logits (batch, vocabulary),
             new_state, attention_weights (batch, source_time))`; `state` any nest of
             `(batch, ...)` tensors.
         initial_state: the decoder's initial state (nest of `(batch, ...)` tensors).
-        constants: anything `step_fn` needs at every step (e.g. the encoder's annotations).
+        constants: what `step_fn` needs at every step (e.g. the encoder's annotations), a nest
+            of `(batch, ...)` tensors (rows are decoded independently).
         start_token, end_token, pad_token: ints.
         max_length: int, the most tokens generated (`<end>` included).
 
@@ -43,6 +54,37 @@ def greedy_search(step_fn, initial_state, constants, *, start_token, end_token, 
     batch = ops.shape(tree.flatten(initial_state)[0])[0]
     logits, state, attention, source_time = first_step(step_fn, initial_state, constants, batch, start_token)
     vocabulary = logits.shape[-1]
+    if max_length < LINEAR_FROM:
+        return _greedy_in_buffers(step_fn, state, logits, attention, constants, batch, vocabulary, source_time,
+                                  end_token, max_length, pad_token)
+    # The carry holds the last token, not the logits (a `(batch, vocabulary)` checkpoint per chunk).
+    zeros = ops.zeros((batch,), "int32")
+    init = {"state": initial_state, "token": ops.full((batch,), start_token, dtype="int32"),
+            "scores": ops.zeros((batch,), "float32"), "lengths": zeros, "finished": zeros}
+
+    def step(carry, constants):
+        logits, state, attention = step_fn(carry["token"], carry["state"], constants)
+        alive = 1 - carry["finished"]  # (batch,) 1 while the sequence has not ended
+        token = top1(logits)
+        log_probs = ops.sum(ops.log_softmax(ops.cast(logits, "float32"), axis=-1) * ops.one_hot(token, vocabulary), -1)
+        token = ops.where(alive > 0, token, pad_token)
+        attention = attention * ops.cast(ops.expand_dims(alive, -1), attention.dtype)
+        carry = {"state": state, "token": token, "scores": carry["scores"] + log_probs * ops.cast(alive, "float32"),
+                 "lengths": carry["lengths"] + alive,
+                 "finished": ops.maximum(carry["finished"], ops.cast(ops.equal(token, end_token), "int32"))}
+        return carry, (token, attention)
+
+    # Once every sequence has ended, each step gives `pad_token` and zero attention: the loop may stop.
+    final, (tokens, attention) = recurrence.generate(
+        step, init, max_length, constants=constants, stop=lambda carry: ops.all(carry["finished"] > 0)
+    )
+    return {"tokens": ops.transpose(tokens), "scores": final["scores"], "lengths": final["lengths"],
+            "attention_weights": ops.transpose(attention, (1, 0, 2))}
+
+
+def _greedy_in_buffers(step_fn, state, logits, attention, constants, batch, vocabulary, source_time, end_token,
+                       max_length, pad_token):
+    # One while loop writing each step into `(batch, max_length, ...)` buffers: O(max_length) per step.
     tokens = ops.full((batch, max_length), pad_token, dtype="int32")
     attention_buffer = ops.zeros((batch, max_length, source_time), attention.dtype)
     scores = ops.zeros((batch,), "float32")
