@@ -93,25 +93,9 @@ def beam_search(step_fn, initial_state, constants, *, start_token, end_token, ma
         # beams' histories are read back after the loop (no history is reordered per step).
         logits, state, attention = step_fn(carry["token"], carry["state"], constants)
         batch = ops.shape(carry["log_probs"])[0]  # the loop may run on more rows than the input's
-        finished, lengths = carry["finished"], carry["lengths"]
-        step_log_probs = ops.reshape(ops.log_softmax(ops.cast(logits, "float32"), axis=-1), (batch, k, vocabulary))
-        done = ops.expand_dims(finished, -1) > 0  # (batch, k, 1)
-        step_log_probs = ops.where(done, pad_only, step_log_probs)
-        totals = ops.expand_dims(carry["log_probs"], -1) + step_log_probs  # (batch, k, vocabulary)
-        new_lengths = ops.expand_dims(lengths + 1 - finished, -1)  # (batch, k, 1)
-        ranking = totals / length_penalty_factor(new_lengths, length_penalty)
-        _, best = ops.top_k(ops.reshape(ranking, (batch, k * vocabulary)), k)  # (batch, k), best first
-        best = ops.cast(best, "int32")
-        beam = best // vocabulary
-        token = best - beam * vocabulary
-        select = ops.one_hot(beam, k)  # (batch, new beam, old beam)
-        # One-hot products, exact, O(k * vocabulary) memory per row (the loop may run many rows).
-        log_probs = ops.sum(ops.matmul(select, totals) * ops.one_hot(token, vocabulary), -1)
-        was_finished = ops.cast(ops.sum(select * ops.expand_dims(ops.cast(finished, "float32"), 1), -1), "int32")
-        lengths = ops.cast(ops.sum(select * ops.expand_dims(ops.cast(lengths, "float32"), 1), -1), "int32")
-        lengths = lengths + 1 - was_finished
-        token = ops.where(was_finished > 0, pad_token, token)
-        finished = ops.maximum(was_finished, ops.cast(ops.equal(token, end_token), "int32"))
+        beam, token, select, was_finished, log_probs, lengths, finished = _extend(
+            logits, carry["log_probs"], carry["lengths"], carry["finished"], batch, k, pad_only, length_penalty,
+            pad_token, end_token)
         attention = _reorder(attention, select, batch, k)  # (batch * k, source_time)
         attention = attention * ops.cast(ops.reshape(1 - was_finished, (-1, 1)), attention.dtype)
         state = tree.map_structure(lambda x: _reorder(x, select, batch, k), state)
@@ -169,25 +153,8 @@ def _beam_in_buffers(step_fn, state, logits, attention, constants, batch, k, voc
         return ops.logical_and(i < max_length, ops.sum(1 - finished) > 0)
 
     def body(i, state, logits, attention, tokens, attention_buffer, log_probs, lengths, finished):
-        step_log_probs = ops.reshape(ops.log_softmax(ops.cast(logits, "float32"), axis=-1), (batch, k, vocabulary))
-        done = ops.expand_dims(finished, -1) > 0  # (batch, k, 1)
-        step_log_probs = ops.where(done, pad_only, step_log_probs)
-        totals = ops.expand_dims(log_probs, -1) + step_log_probs  # (batch, k, vocabulary)
-        new_lengths = ops.expand_dims(lengths + 1 - finished, -1)  # (batch, k, 1)
-        ranking = totals / length_penalty_factor(new_lengths, length_penalty)
-        _, best = ops.top_k(ops.reshape(ranking, (batch, k * vocabulary)), k)  # (batch, k), best first
-        best = ops.cast(best, "int32")
-        beam = best // vocabulary
-        token = best - beam * vocabulary
-        select = ops.one_hot(beam, k)  # (batch, new beam, old beam)
-        pick = ops.one_hot(best, k * vocabulary)  # (batch, k, k * vocabulary)
-        log_probs = ops.sum(pick * ops.expand_dims(ops.reshape(totals, (batch, k * vocabulary)), 1), -1)
-        was_finished = ops.cast(ops.sum(select * ops.expand_dims(ops.cast(finished, "float32"), 1), -1), "int32")
-        lengths = ops.cast(ops.sum(select * ops.expand_dims(ops.cast(lengths, "float32"), 1), -1), "int32")
-        lengths = lengths + 1 - was_finished
-        token = ops.where(was_finished > 0, pad_token, token)
-        finished = ops.maximum(was_finished, ops.cast(ops.equal(token, end_token), "int32"))
-
+        _, token, select, was_finished, log_probs, lengths, finished = _extend(
+            logits, log_probs, lengths, finished, batch, k, pad_only, length_penalty, pad_token, end_token)
         tokens = ops.cast(ops.matmul(select, ops.cast(tokens, "float32")), "int32")
         tokens = write_at(ops.reshape(tokens, (batch * k, max_length)), i, ops.reshape(token, (-1,)))
         tokens = ops.reshape(tokens, (batch, k, max_length))
@@ -208,3 +175,33 @@ def _beam_in_buffers(step_fn, state, logits, attention, constants, batch, k, voc
     scores = log_probs / length_penalty_factor(lengths, length_penalty)
     return {"tokens": tokens, "scores": scores, "log_probs": log_probs, "lengths": lengths,
             "attention_weights": attention_buffer}
+
+
+def _extend(logits, log_probs, lengths, finished, batch, k, pad_only, length_penalty, pad_token, end_token):
+    """One step of beam search: the `k` best extensions of the `k` beams of each sequence.
+
+    `logits` `(batch * k, vocabulary)` are the beams' next-token logits; `log_probs`, `lengths`,
+    `finished` `(batch, k)`. Returns `(beam, token, select, was_finished, log_probs, lengths,
+    finished)`: per new beam, the beam it extends, its token (`pad_token` for a finished beam),
+    the one-hot `select` `(batch, new beam, old beam)`, and its updated bookkeeping.
+    """
+    vocabulary = logits.shape[-1]
+    step_log_probs = ops.reshape(ops.log_softmax(ops.cast(logits, "float32"), axis=-1), (batch, k, vocabulary))
+    done = ops.expand_dims(finished, -1) > 0  # (batch, k, 1)
+    step_log_probs = ops.where(done, pad_only, step_log_probs)
+    totals = ops.expand_dims(log_probs, -1) + step_log_probs  # (batch, k, vocabulary)
+    new_lengths = ops.expand_dims(lengths + 1 - finished, -1)  # (batch, k, 1)
+    ranking = totals / length_penalty_factor(new_lengths, length_penalty)
+    _, best = ops.top_k(ops.reshape(ranking, (batch, k * vocabulary)), k)  # (batch, k), best first
+    best = ops.cast(best, "int32")
+    beam = best // vocabulary
+    token = best - beam * vocabulary
+    select = ops.one_hot(beam, k)  # (batch, new beam, old beam)
+    # One-hot products (exact), O(k * vocabulary) memory per row: the replay may run many rows.
+    log_probs = ops.sum(ops.matmul(select, totals) * ops.one_hot(token, vocabulary), -1)
+    was_finished = ops.cast(ops.sum(select * ops.expand_dims(ops.cast(finished, "float32"), 1), -1), "int32")
+    lengths = ops.cast(ops.sum(select * ops.expand_dims(ops.cast(lengths, "float32"), 1), -1), "int32")
+    lengths = lengths + 1 - was_finished
+    token = ops.where(was_finished > 0, pad_token, token)
+    finished = ops.maximum(was_finished, ops.cast(ops.equal(token, end_token), "int32"))
+    return beam, token, select, was_finished, log_probs, lengths, finished
