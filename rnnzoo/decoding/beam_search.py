@@ -42,11 +42,10 @@ def beam_search(step_fn, initial_state, constants, *, start_token, end_token, ma
 
     It converts to TFLite builtin ops. Below `max_length = LINEAR_FROM` (512) the loop carries
     every beam's history and reorders and writes it at every step (the fastest at the lengths
-    people decode); from it, the loop is
-    `rnnzoo.recurrence.generate`: it records each step's tokens, parent beams and attention,
-    and reads each final beam's history back through its parents after the loop, linear in
-    `max_length` on every path (graph, SavedModel, LiteRT, XLA). Both compute the same function
-    (tests/test_decoding.py).
+    people decode); from it, the loop is `rnnzoo.recurrence.generate`: it records each step's
+    tokens, parent beams and attention, and reads each final beam's history back through its
+    parents after the loop, linear in `max_length` on every path (graph, SavedModel, LiteRT,
+    XLA). Both compute the same function (tests/test_decoding.py).
 
     Args:
         step_fn, initial_state, constants: as for `greedy_search`; `initial_state` and

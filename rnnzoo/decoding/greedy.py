@@ -52,11 +52,9 @@ def greedy_search(step_fn, initial_state, constants, *, start_token, end_token, 
     """
     check_decoding_args("greedy_search", max_length)
     batch = ops.shape(tree.flatten(initial_state)[0])[0]
-    logits, state, attention, source_time = first_step(step_fn, initial_state, constants, batch, start_token)
-    vocabulary = logits.shape[-1]
     if max_length < LINEAR_FROM:
-        return _greedy_in_buffers(step_fn, state, logits, attention, constants, batch, vocabulary, source_time,
-                                  end_token, max_length, pad_token)
+        return _greedy_in_buffers(step_fn, initial_state, constants, batch, start_token, end_token, max_length,
+                                  pad_token)
     # The carry holds the last token, not the logits (a `(batch, vocabulary)` checkpoint per chunk).
     zeros = ops.zeros((batch,), "int32")
     init = {"state": initial_state, "token": ops.full((batch,), start_token, dtype="int32"),
@@ -64,14 +62,9 @@ def greedy_search(step_fn, initial_state, constants, *, start_token, end_token, 
 
     def step(carry, constants):
         logits, state, attention = step_fn(carry["token"], carry["state"], constants)
-        alive = 1 - carry["finished"]  # (batch,) 1 while the sequence has not ended
-        token = top1(logits)
-        log_probs = ops.sum(ops.log_softmax(ops.cast(logits, "float32"), axis=-1) * ops.one_hot(token, vocabulary), -1)
-        token = ops.where(alive > 0, token, pad_token)
-        attention = attention * ops.cast(ops.expand_dims(alive, -1), attention.dtype)
-        carry = {"state": state, "token": token, "scores": carry["scores"] + log_probs * ops.cast(alive, "float32"),
-                 "lengths": carry["lengths"] + alive,
-                 "finished": ops.maximum(carry["finished"], ops.cast(ops.equal(token, end_token), "int32"))}
+        token, attention, scores, lengths, finished = _choose(
+            logits, attention, carry["scores"], carry["lengths"], carry["finished"], pad_token, end_token)
+        carry = {"state": state, "token": token, "scores": scores, "lengths": lengths, "finished": finished}
         return carry, (token, attention)
 
     # Once every sequence has ended, each step gives `pad_token` and zero attention: the loop may stop.
@@ -82,9 +75,9 @@ def greedy_search(step_fn, initial_state, constants, *, start_token, end_token, 
             "attention_weights": ops.transpose(attention, (1, 0, 2))}
 
 
-def _greedy_in_buffers(step_fn, state, logits, attention, constants, batch, vocabulary, source_time, end_token,
-                       max_length, pad_token):
+def _greedy_in_buffers(step_fn, initial_state, constants, batch, start_token, end_token, max_length, pad_token):
     # One while loop writing each step into `(batch, max_length, ...)` buffers: O(max_length) per step.
+    logits, state, attention, source_time = first_step(step_fn, initial_state, constants, batch, start_token)
     tokens = ops.full((batch, max_length), pad_token, dtype="int32")
     attention_buffer = ops.zeros((batch, max_length, source_time), attention.dtype)
     scores = ops.zeros((batch,), "float32")
@@ -95,15 +88,10 @@ def _greedy_in_buffers(step_fn, state, logits, attention, constants, batch, voca
         return ops.logical_and(i < max_length, ops.sum(1 - finished) > 0)
 
     def body(i, state, logits, attention, tokens, attention_buffer, scores, lengths, finished):
-        alive = 1 - finished  # (batch,) 1 while the sequence has not ended
-        token = top1(logits)
-        log_probs = ops.sum(ops.log_softmax(ops.cast(logits, "float32"), axis=-1) * ops.one_hot(token, vocabulary), -1)
-        token = ops.where(alive > 0, token, pad_token)
+        token, attention, scores, lengths, finished = _choose(
+            logits, attention, scores, lengths, finished, pad_token, end_token)
         tokens = write_at(tokens, i, token)
-        attention_buffer = write_at(attention_buffer, i, attention * ops.cast(ops.expand_dims(alive, -1), attention.dtype))
-        scores = scores + log_probs * ops.cast(alive, "float32")
-        lengths = lengths + alive
-        finished = ops.maximum(finished, ops.cast(ops.equal(token, end_token), "int32"))
+        attention_buffer = write_at(attention_buffer, i, attention)
         logits, state, attention = step_fn(token, state, constants)
         return i + 1, state, logits, attention, tokens, attention_buffer, scores, lengths, finished
 
@@ -113,3 +101,20 @@ def _greedy_in_buffers(step_fn, state, logits, attention, constants, batch, voca
     )
     _, _, _, _, tokens, attention_buffer, scores, lengths, _ = outputs
     return {"tokens": tokens, "scores": scores, "lengths": lengths, "attention_weights": attention_buffer}
+
+
+def _choose(logits, attention, scores, lengths, finished, pad_token, end_token):
+    """One step of greedy decoding: the most probable token of each sequence, and its bookkeeping.
+
+    `logits` `(batch, vocabulary)`, `attention` `(batch, source_time)`, `scores`, `lengths`,
+    `finished` `(batch,)`. A sequence that has ended gets `pad_token`, zero attention and no score.
+    Returns `(token, attention, scores, lengths, finished)`.
+    """
+    alive = 1 - finished  # (batch,) 1 while the sequence has not ended
+    token = top1(logits)
+    log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+    log_probs = ops.sum(log_probs * ops.one_hot(token, logits.shape[-1]), -1)
+    token = ops.where(alive > 0, token, pad_token)
+    attention = attention * ops.cast(ops.expand_dims(alive, -1), attention.dtype)
+    return (token, attention, scores + log_probs * ops.cast(alive, "float32"), lengths + alive,
+            ops.maximum(finished, ops.cast(ops.equal(token, end_token), "int32")))
