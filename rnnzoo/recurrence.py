@@ -219,11 +219,12 @@ def _pack_ys(y, ys_flat, xs_flat):
 # unchanged), and TF graph mode copies the buffer at every scatter. So the inference loop carries
 # no per-step buffer at all:
 #
-# 1. `time` is cut in chunks of CHUNK steps, and the chunks in groups of GROUP. A loop over the
-#    chunks of a group, inside a loop over the groups, runs the CHUNK steps of a chunk unrolled
-#    (steps past `time` leave the carry unchanged) and records the carry at the start of each
-#    chunk, first in a `(GROUP, batch, ...)` buffer, then group by group in a
-#    `(num_groups, GROUP, batch, ...)` buffer.
+# 1. `time` is cut in chunks of CHUNK steps. Nested loops over the chunks (on TensorFlow three:
+#    `n` blocks of `n` groups of GROUP chunks, `n` from the length, `_loop_sizes`) run the CHUNK
+#    steps of a chunk unrolled (steps past `time` leave the carry unchanged) and record the carry
+#    at the start of each chunk: the innermost loop in a `(GROUP, batch, ...)` buffer, each loop
+#    above, once per iteration, the buffer of the loop it runs in its own (`(n, GROUP, ...)`,
+#    then `(n, n, GROUP, ...)`).
 # 2. The chunks are then replayed side by side, as one batch of `num_chunks * batch` rows started
 #    from those checkpoints: CHUNK unrolled steps, no loop, outputs stacked once. The same step on
 #    the same carries gives the same outputs (as one batched product).
@@ -231,10 +232,12 @@ def _pack_ys(y, ys_flat, xs_flat):
 # Pass 1 runs only the chunks that hold steps (and, given `stop`, ends after the chunk where it
 # holds); the replay covers only the chunks that ran. Constants of the step (`generate`'s) are
 # loop variables passed through, not checkpointed, and are tiled for the replay.
-# Cost: every step runs twice (once per row, once in a batched product), plus the buffer copies:
-# 2 rows per step for the inner buffer, and 2 * num_groups / CHUNK rows per step for the outer
-# one (T / 512 rows at CHUNK = 8, GROUP = 16: still quadratic, with a tiny constant). The inputs
-# are padded to a multiple of CHUNK * GROUP = 128 steps. The graph holds 2 * CHUNK copies of the step:
+# Cost: every step runs twice (once per row, once in a batched product), plus the buffer copies
+# (a select writes a buffer whole, and LiteRT's WHILE copies it once more): 2 * GROUP / CHUNK =
+# 4 rows per step for the innermost buffer, about n / 4 for each of the two above (n = 6 at
+# T = 4000, 12 at T = 16000), where one buffer of all chunks written once per group cost T / 512
+# (31 rows per step at T = 16000; 125 for `generate`'s chunks of 4: bench/RESULTS.md). The inputs
+# are padded to a multiple of CHUNK * GROUP * n * n steps. The graph holds 2 * CHUNK copies of the step:
 # CHUNK = 8 rather than 16 halves the export and conversion time (ONNX above all) for the same
 # per-step time in LiteRT at batch 1 (bench/RESULTS.md). When the outputs are not used
 # (`return_sequences=False`), graph pruning drops step 2.
@@ -245,7 +248,7 @@ CHUNK = 8  # steps unrolled per chunk
 # `generate`'s steps (a decoder: attention, an output layer over the vocabulary, a top-k) are
 # larger graphs: 4 halves what its SavedModel, TFLite and ONNX conversions hold and cost.
 GENERATE_CHUNK = 4
-GROUP = 16  # chunks per iteration of the outer loop of step 1
+GROUP = 16  # chunks per iteration of pass 1's innermost loop
 
 
 def _replay_scan(step, init, xs, reverse, chunk=None, group=None, constants=None, stop=None):
@@ -267,11 +270,13 @@ def _replay_scan(step, init, xs, reverse, chunk=None, group=None, constants=None
     num_steps = ops.shape(xs_flat[0])[0]
     if reverse:
         xs_flat = [ops.flip(x, axis=0) for x in xs_flat]
-    # At least one group: 0 steps (which layers refuse, but a bare LiteRT interpreter cannot) then
-    # give 0 outputs and the initial carry, never a wrongly shaped result.
-    num_groups = ops.maximum((num_steps + (group * chunk - 1)) // (group * chunk), 1)
-    num_chunks = num_groups * group
     needed = (num_steps + (chunk - 1)) // chunk  # chunks holding steps; pass 1 runs no others
+    # At least one chunk: 0 steps (which layers refuse, but a bare LiteRT interpreter cannot) then
+    # give 0 outputs and the initial carry, never a wrongly shaped result.
+    sizes = _loop_sizes(ops.maximum(needed, 1), group)
+    num_chunks = sizes[0]
+    for size in sizes[1:]:
+        num_chunks = num_chunks * size
     padding = num_chunks * chunk - num_steps
 
     def chunked(x):  # (time, *rest) -> (num_chunks, chunk, *rest), zero-padded
@@ -299,9 +304,8 @@ def _replay_scan(step, init, xs, reverse, chunk=None, group=None, constants=None
         return tree.flatten(carry)
 
     stop_flat = None if stop is None else (lambda carry_flat: stop(tree.pack_sequence_as(init, carry_flat)))
-    xs_groups = [ops.reshape(x, (num_groups, group) + tuple(ops.shape(x)[1:])) for x in xs_chunks]
     constants_flat = [ops.convert_to_tensor(c) for c in tree.flatten(constants)]
-    final_flat, checkpoints, ran = _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups, needed,
+    final_flat, checkpoints, ran = _chunk_loop(run_chunk, init_flat, xs_chunks, chunk, sizes, needed,
                                                constants_flat, stop_flat)
     final = tree.pack_sequence_as(init, final_flat)
     # The replay below needs a chunk (of padding, for 0 steps). Without `stop` all needed chunks
@@ -313,8 +317,8 @@ def _replay_scan(step, init, xs, reverse, chunk=None, group=None, constants=None
     def first_chunks(x):  # (num_chunks, *rest) -> (ran, *rest)
         return ops.slice(x, (0,) * len(x.shape), (ran,) + tuple(ops.shape(x)[1:]))
 
-    def fold(c):  # (num_groups, group, batch, *rest) -> (ran * batch, *rest)
-        c = first_chunks(ops.reshape(c, (num_chunks,) + tuple(ops.shape(c)[2:])))
+    def fold(c):  # (num_chunks, batch, *rest) -> (ran * batch, *rest)
+        c = first_chunks(c)
         return ops.reshape(c, (-1,) + tuple(ops.shape(c)[2:]))
 
     def replay_inputs(x_chunks_flat):  # step j of every chunk: (ran * batch, *rest)
@@ -364,17 +368,38 @@ def _rows(x, num, axis=0):
     return ops.unstack(x, num=num, axis=axis)
 
 
-def _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups, needed, constants_flat, stop_flat=None):
+def _loop_sizes(num_chunks, group):
+    """The sizes of pass 1's nested loops over `num_chunks` chunks, outermost first.
+
+    On TensorFlow, three levels: `group` chunks innermost, then two loops of `n` each, `n` the
+    smallest with `n * n * group >= num_chunks` (computed in the graph, from the shapes). A
+    level's checkpoint buffer holds the chunks of one iteration of the level above and is
+    written whole once per iteration, and LiteRT's WHILE copies it at every iteration: with
+    these sizes every level costs O(sqrt(T)) rows per step at most, instead of the O(T) of one
+    `(all chunks, ...)` buffer. Elsewhere (`keras.ops.scan`, static shapes): two levels,
+    `group` chunks in each group.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return [(num_chunks + group - 1) // group, group]
+    import tensorflow as tf
+
+    groups = (num_chunks + group - 1) // group
+    n = tf.cast(tf.math.ceil(tf.sqrt(tf.cast(groups, "float32"))), "int32")
+    n = n + tf.cast(n * n < groups, "int32")  # float rounding
+    return [n, n, tf.constant(group)]
+
+
+def _chunk_loop(run_chunk, init_flat, xs_chunks, chunk, sizes, needed, constants_flat, stop_flat=None):
     """Runs `run_chunk` over the first `needed` chunks, or until `stop_flat(carry)` after one.
 
-    The constants ride in both loops as loop variables the bodies pass through unchanged
-    (LiteRT's WHILE copies none such) and are not checkpointed.
+    Nested loops (sizes from `_loop_sizes`, their product the number of chunks), so that no
+    loop carries a long buffer: each records the carries at the start of the chunks of one of
+    its iterations in a buffer written once per iteration. The constants ride in every loop as
+    loop variables the bodies pass through unchanged (LiteRT's WHILE copies none such) and are
+    not checkpointed.
 
-    Two nested loops, so that no loop carries a long buffer: the inner one over the `group`
-    chunks of a group (a `(group, batch, ...)` buffer), the outer one over the groups (a
-    `(num_groups, group, batch, ...)` buffer, written once per group). Returns `(final carry,
-    carry at the start of each chunk, number of chunks run)`, the checkpoints in that shape
-    (those of chunks not run are unspecified).
+    Returns `(final carry, carry at the start of each chunk, number of chunks run)`, the
+    checkpoints shaped `(num_chunks, batch, ...)` (those of chunks not run are unspecified).
     """
     if keras.backend.backend() != "tensorflow":
         # Every chunk runs (steps past the end keep the carry; `stop` only saves time, so it is
@@ -387,7 +412,9 @@ def _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups, neede
         def group_body(carry, x_group_flat):
             return ops.scan(chunk_body, carry, x_group_flat)
 
+        xs_groups = [ops.reshape(x, tuple(sizes) + tuple(ops.shape(x)[1:])) for x in xs_chunks]
         (_, final_flat), checkpoints = ops.scan(group_body, (ops.convert_to_tensor(0, "int32"), init_flat), xs_groups)
+        checkpoints = [ops.reshape(c, (-1,) + tuple(ops.shape(c)[2:])) for c in checkpoints]
         return final_flat, checkpoints, needed
 
     import tensorflow as tf
@@ -411,33 +438,37 @@ def _chunk_loop(run_chunk, init_flat, xs_groups, chunk, group, num_groups, neede
         return [tf.TensorShape(t.shape[:axis] + [None] + t.shape[axis + 1:]) if (t.shape.rank or 0) > axis
                 else t.shape for t in tensors]
 
-    group_rows, chunk_rows = tf.range(num_groups), tf.range(group)
-    empty_group = [tf.zeros(tf.concat([[group], tf.shape(c)], 0), c.dtype) for c in init_flat]
+    depth = len(sizes)
+    spans = [tf.reduce_prod(tf.stack(sizes[k + 1:])) if k + 1 < depth else tf.constant(1) for k in range(depth)]
+    rows = [tf.range(size) for size in sizes]
+    empty = [[tf.zeros(tf.concat([tf.stack(sizes[k:]), tf.shape(c)], 0), c.dtype) for c in init_flat]
+             for k in range(depth)]
+    xs_nested = [tf.reshape(x, tf.concat([tf.stack(sizes), tf.shape(x)[1:]], 0)) for x in xs_chunks]
 
-    def group_body(g, carry_flat, buffers, constants_flat):
-        x_group = [tf.gather(x, g) for x in xs_groups]  # (group, chunk, batch, ...)
+    def level(k, first, carry_flat, x_block, constants_flat):
+        """Loop `k` over its `sizes[k]` blocks, from chunk `first`: (carry, checkpoints, chunks run)."""
+        def body(i, carry_flat, buffers, ran, constants_flat):
+            x_i = [tf.gather(x, i) for x in x_block]
+            start = first + i * spans[k]
+            if k == depth - 1:  # one chunk; its checkpoint is the carry it starts from
+                checkpoints = carry_flat
+                carry_flat, block_ran = run_chunk(carry_flat, x_i, start * chunk, constants_flat), 1
+            else:
+                carry_flat, checkpoints, block_ran = level(k + 1, start, carry_flat, x_i, constants_flat)
+            buffers = [write(b, rows[k], i, c) for b, c in zip(buffers, checkpoints)]
+            return i + 1, [tf.convert_to_tensor(c) for c in carry_flat], buffers, ran + block_ran, constants_flat
 
-        def chunk_body(i, carry_flat, group_buffers, constants_flat):
-            group_buffers = [write(b, chunk_rows, i, c) for b, c in zip(group_buffers, carry_flat)]
-            carry_flat = run_chunk(carry_flat, [tf.gather(x, i) for x in x_group], (g * group + i) * chunk,
-                                   constants_flat)
-            return i + 1, [tf.convert_to_tensor(c) for c in carry_flat], group_buffers, constants_flat
+        def cond(i, carry_flat, buffers, ran, constants_flat):  # the blocks before ran whole, and more to run
+            return tf.logical_and(tf.logical_and(i < sizes[k], tf.equal(ran, i * spans[k])),
+                                  go_on(first + i * spans[k], carry_flat))
 
-        i, carry_flat, group_buffers, _ = tf.while_loop(
-            lambda i, carry_flat, *_: tf.logical_and(i < group, go_on(g * group + i, carry_flat)),
-            chunk_body, (tf.constant(0), carry_flat, empty_group, constants_flat),
-            shape_invariants=(tf.TensorShape([]), any_batch(carry_flat), any_batch(empty_group, 1),
-                              any_batch(constants_flat)),
+        _, carry_flat, buffers, ran, _ = tf.while_loop(
+            cond, body, (tf.constant(0), carry_flat, empty[k], tf.constant(0), constants_flat),
+            shape_invariants=(tf.TensorShape([]), any_batch(carry_flat), any_batch(empty[k], depth - k),
+                              tf.TensorShape([]), any_batch(constants_flat)),
         )
-        buffers = [write(b, group_rows, g, gb) for b, gb in zip(buffers, group_buffers)]
-        return g + 1, carry_flat, buffers, g * group + i, constants_flat
+        return carry_flat, buffers, ran
 
-    buffers = [tf.zeros(tf.concat([[num_groups, group], tf.shape(c)], 0), c.dtype) for c in init_flat]
-    _, final_flat, buffers, ran, _ = tf.while_loop(
-        lambda g, carry_flat, _, ran, __: tf.logical_and(tf.equal(ran, g * group), go_on(g * group, carry_flat)),
-        lambda g, carry_flat, buffers, ran, constants_flat: group_body(g, carry_flat, buffers, constants_flat),
-        (tf.constant(0), init_flat, buffers, tf.constant(0), constants_flat),
-        shape_invariants=(tf.TensorShape([]), any_batch(init_flat), any_batch(buffers, 2), tf.TensorShape([]),
-                          any_batch(constants_flat)),
-    )
-    return final_flat, buffers, ran
+    final_flat, checkpoints, ran = level(0, tf.constant(0), init_flat, xs_nested, constants_flat)
+    checkpoints = [tf.reshape(c, tf.concat([[-1], tf.shape(c)[depth:]], 0)) for c in checkpoints]
+    return final_flat, checkpoints, ran

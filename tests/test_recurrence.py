@@ -63,6 +63,11 @@ def test_inference_loop_equals_reference(time, reverse):
     check(recurrence.scan(step, init, xs, training=True, reverse=reverse), expected, "training")
 
 
+# 81 chunks: on TensorFlow, pass 1's three nested loops of sizes (3, 3, GROUP), each running
+# more than once and the last block of each partly (see `recurrence._loop_sizes`).
+LONG = 5 * recurrence.GROUP * recurrence.CHUNK + 3
+
+
 def test_inference_loop_in_a_graph_with_dynamic_shapes():
     # One traced function, every length and batch: the shapes the exported loop will see.
     if keras.backend.backend() == "tensorflow":
@@ -81,7 +86,7 @@ def test_inference_loop_in_a_graph_with_dynamic_shapes():
     else:  # eager on other backends
         def run(a, gate, h, count, scale):
             return recurrence.scan(step, (h, count, scale), (a, gate), training=False)
-    for time in (2 * recurrence.CHUNK + 3, 5):
+    for time in (2 * recurrence.CHUNK + 3, 5, LONG):
         init, xs = data(time, seed=time)
         check(run(*xs, *init), reference(init, xs, False), f"T={time}")
 
@@ -151,6 +156,8 @@ def test_inference_loop_compiles_with_xla():
     # (`Seq2Seq` does): every shape of the inference loop must then follow from the input shapes.
     import tensorflow as tf
 
-    init, xs = data(3 * recurrence.CHUNK + 5)
-    compiled = tf.function(lambda a, gate: recurrence.scan(step, init, (a, gate), training=False), jit_compile=True)
-    check(compiled(*xs), reference(init, xs, False), "XLA")
+    for time in (3 * recurrence.CHUNK + 5, LONG):
+        init, xs = data(time)
+        compiled = tf.function(lambda a, gate: recurrence.scan(step, init, (a, gate), training=False),
+                               jit_compile=True)
+        check(compiled(*xs), reference(init, xs, False), f"XLA, T={time}")
