@@ -371,8 +371,8 @@ def _rows(x, num, axis=0):
 def _loop_sizes(num_chunks, group):
     """The sizes of pass 1's nested loops over `num_chunks` chunks, outermost first.
 
-    On TensorFlow, three levels: `group` chunks innermost, then two loops of `n` each, `n` the
-    smallest with `n * n * group >= num_chunks` (computed in the graph, from the shapes). A
+    On TensorFlow, three levels: `group` chunks innermost, then two loops of `n` each, `n` about
+    the smallest with `n * n * group >= num_chunks` (computed in the graph, from the shapes). A
     level's checkpoint buffer holds the chunks of one iteration of the level above and is
     written whole once per iteration, and LiteRT's WHILE copies it at every iteration: with
     these sizes every level costs O(sqrt(T)) rows per step at most, instead of the O(T) of one
