@@ -221,11 +221,10 @@ def _pack_ys(y, ys_flat, xs_flat):
 #
 # 1. `time` is cut in chunks of CHUNK steps. Nested loops over the chunks (on TensorFlow three:
 #    `n` blocks of `n` groups of GROUP chunks, `n` from the length, `_loop_sizes`) run the CHUNK
-#    steps of a chunk unrolled and record the carry at the start of each chunk. On TensorFlow the
-#    steps are not masked (no select per step: a quarter fewer LiteRT ops per step): only the last
-#    chunk that runs can hold steps past `time`, no checkpoint follows it, and the final carry is
-#    that chunk run again, masked, from its checkpoint; elsewhere steps past `time` leave the carry
-#    unchanged. The checkpoints: the innermost loop in a `(GROUP, batch, ...)` buffer, each loop
+#    steps of a chunk unrolled and record the carry at the start of each chunk. The steps are not
+#    masked (no select per step: a quarter fewer LiteRT ops per step): only the last chunk that
+#    runs can hold steps past `time`, no checkpoint follows it, and the final carry is that chunk
+#    run again, masked, from its checkpoint. The checkpoints: the innermost loop in a `(GROUP, batch, ...)` buffer, each loop
 #    above, once per iteration, the buffer of the loop it runs in its own (`(n, GROUP, ...)`,
 #    then `(n, n, GROUP, ...)`).
 # 2. The chunks are then replayed side by side, as one batch of `num_chunks * batch` rows started
@@ -241,7 +240,7 @@ def _pack_ys(y, ys_flat, xs_flat):
 # T = 4000, 12 at T = 16000), where one buffer of all chunks written once per group cost T / 512
 # (31 rows per step at T = 16000; 125 for `generate`'s chunks of 4: bench/RESULTS.md). The inputs
 # are padded to a multiple of CHUNK * GROUP * n * n steps. The graph holds 3 * CHUNK copies of the step
-# on TensorFlow (pass 1, the final chunk again, the replay), 2 * CHUNK elsewhere:
+# (pass 1, the final chunk again, the replay):
 # CHUNK = 8 rather than 16 halves the export and conversion time (ONNX above all) for the same
 # per-step time in LiteRT at batch 1 (bench/RESULTS.md). When the outputs are not used
 # (`return_sequences=False`), graph pruning drops step 2.
@@ -309,23 +308,18 @@ def _replay_scan(step, init, xs, reverse, chunk=None, group=None, constants=None
 
     stop_flat = None if stop is None else (lambda carry_flat: stop(tree.pack_sequence_as(init, carry_flat)))
     constants_flat = [ops.convert_to_tensor(c) for c in tree.flatten(constants)]
-    if keras.backend.backend() == "tensorflow":
-        # Unmasked in the loop (no select per step): only the last chunk that runs can hold steps
-        # past the end, and no checkpoint comes after it; the final carry is that chunk run again,
-        # masked, from its checkpoint (one chunk, not in the replay: a model that uses only the
-        # final carry still drops the replay).
-        unmasked = lambda *args: run_chunk(*args, masked=False)  # noqa: E731
-        final_flat, checkpoints, ran_pass1 = _chunk_loop(unmasked, init_flat, xs_chunks, chunk, sizes, needed,
-                                                         constants_flat, stop_flat)
-        last_ran = needed if stop is None else ran_pass1  # from the shapes where it can be (XLA)
-        last = ops.maximum(last_ran - 1, 0)
-        redone = run_chunk([ops.take(c, last, axis=0) for c in checkpoints],
-                           [ops.take(x, last, axis=0) for x in xs_chunks], last * chunk, constants_flat)
-        final_flat = [ops.where(last_ran > 0, r, f) for r, f in zip(redone, final_flat)]  # 0 steps: the initial carry
-        ran = ran_pass1
-    else:
-        final_flat, checkpoints, ran = _chunk_loop(run_chunk, init_flat, xs_chunks, chunk, sizes, needed,
-                                                   constants_flat, stop_flat)
+    # Unmasked in the loop (no select per step): only the last chunk that runs can hold steps past
+    # the end, and no checkpoint comes after it; the final carry is that chunk run again, masked,
+    # from its checkpoint (one chunk, not in the replay: a model that uses only the final carry
+    # still drops the replay).
+    unmasked = lambda *args: run_chunk(*args, masked=False)  # noqa: E731
+    final_flat, checkpoints, ran = _chunk_loop(unmasked, init_flat, xs_chunks, chunk, sizes, needed,
+                                               constants_flat, stop_flat)
+    last_ran = needed if stop is None else ran  # from the shapes where it can be (XLA)
+    last = ops.maximum(last_ran - 1, 0)
+    redone = run_chunk([ops.take(c, last, axis=0) for c in checkpoints],
+                       [ops.take(x, last, axis=0) for x in xs_chunks], last * chunk, constants_flat)
+    final_flat = [ops.where(last_ran > 0, r, c) for r, c in zip(redone, init_flat)]  # 0 steps: the initial carry
     final = tree.pack_sequence_as(init, final_flat)
     # The replay below needs a chunk (of padding, for 0 steps). Without `stop` all needed chunks
     # ran: their number then comes from the shapes, which XLA (`jit_compile`) needs; a number that
@@ -421,9 +415,10 @@ def _chunk_loop(run_chunk, init_flat, xs_chunks, chunk, sizes, needed, constants
     checkpoints shaped `(num_chunks, batch, ...)` (those of chunks not run are unspecified).
     """
     if keras.backend.backend() != "tensorflow":
-        # Every chunk runs (steps past the end keep the carry; `stop` only saves time, so it is
-        # not needed). The chunk's first step is counted in the carry: a scanned index vector
-        # would export from JAX as an integer `dynamic_slice` that the TFLite converter rejects.
+        # Every chunk runs (`stop` only saves time, so it is not needed; the carries of chunks
+        # past the last needed one are not used). The chunk's first step is counted in the carry:
+        # a scanned index vector would export from JAX as an integer `dynamic_slice` that the
+        # TFLite converter rejects.
         def chunk_body(carry, x_chunk_flat):
             start, carry_flat = carry
             return (start + chunk, run_chunk(carry_flat, x_chunk_flat, start, constants_flat)), carry_flat
