@@ -16,6 +16,15 @@ Random full binary trees of 10-60 nodes, `x` 32 features at the leaves, 64 units
 
 Each measurement is the median of `--repeats` interleaved runs; the script prints trees per
 second and the ratios. Goal: >= 20x the naive recursion at batch 256.
+
+`--scaling`: time per node as one tree grows, for inference (`TreeLayer(training=False)`, the
+loop in blocks of levels) in a `tf.function` and in LiteRT, beside the loop that carries the
+buffer of all states from level to level (`training=True`, the scatter loop; in TFLite through
+a wrapper layer), in the same process, same weights, interleaved call by call: chains (n nodes,
+(n - 1) / 2 levels), balanced trees (log2 levels) and batches of random trees of 10-60 nodes.
+Prints microseconds per node (fastest of at least `--repeats` calls, up to 200 for small trees)
+and the ratios; goal: per-node time
+flat as n grows (the largest tree at most 1.2x the smallest, per path).
 """
 
 import argparse
@@ -63,6 +72,94 @@ def graph_for_tree(cell, children):
     return run
 
 
+def chain(levels):
+    """A tree of `levels` levels: each internal node has one internal child and one leaf."""
+    tree = T.Tree(0, (), "w0")
+    for i in range(levels):
+        tree = T.Tree(0, (tree, T.Tree(0, (), f"w{i % 50 + 1}")))
+    return tree
+
+
+def balanced(depth, i=0):
+    return T.Tree(0, (), f"w{i % 50}") if depth == 0 else T.Tree(0, (balanced(depth - 1, 2 * i), balanced(depth - 1, 2 * i + 1)))
+
+
+@keras.saving.register_keras_serializable(package="bench_tree")
+class ScatterLoop(keras.layers.Layer):
+    """The anchor: `TreeLayer`'s training loop (a buffer of all states carried by the loop), at inference too."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def call(self, inputs):
+        return self.layer(inputs, training=True)[1]
+
+
+def scaling(repeats):
+    import sys
+    import tempfile
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from rnnzoo.export import to_tflite
+
+    keras.utils.set_random_seed(0)
+    layer = TreeLayer(UNITS)
+    inputs = [keras.Input((None, FEATURES), name="x"), keras.Input((None, 2), dtype="int32", name="children"),
+              keras.Input((None, None), dtype="int32", name="schedule")]
+    models = {"blocks": keras.Model(inputs, layer(inputs)[1]), "scatter loop": keras.Model(inputs, ScatterLoop(layer)(inputs))}
+    signature = [tf.TensorSpec((None, None, FEATURES)), tf.TensorSpec((None, None, 2), tf.int32),
+                 tf.TensorSpec((None, None, None), tf.int32)]
+    graphs = {name: tf.function(lambda x, c, s, m=m: m([x, c, s]), input_signature=signature) for name, m in models.items()}
+    tmp = tempfile.mkdtemp()
+    lite = {}
+    for name, model in models.items():
+        path = to_tflite(model, os.path.join(tmp, name.replace(" ", "_") + ".tflite"))
+        lite[name] = Interpreter(path).get_signature_runner()
+    vocabulary = T.Vocabulary([f"w{i}" for i in range(51)])
+    table = np.random.default_rng(0).normal(size=(len(vocabulary), FEATURES)).astype("float32")
+    workloads = [(f"chain, {2 * m + 1} nodes", [chain(m)]) for m in (50, 200, 800, 3200)]
+    workloads += [(f"balanced, {2 ** (d + 1) - 1} nodes", [balanced(d)]) for d in (5, 7, 9, 11)]
+    workloads += [(f"{b} random trees of 10-60 nodes", T.random_binary_trees(b, min_nodes=10, max_nodes=60, seed=b))
+                  for b in (1, 16, 256)]
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; python "
+          f"{platform.python_version()}, tensorflow {tf.__version__}, keras {keras.__version__}")
+    print(f"{FEATURES} features, {UNITS} units; us per node, fastest of >= {repeats} interleaved calls\n")
+    print("| workload | levels | tf.function blocks | tf.function scatter loop | ratio | LiteRT blocks | LiteRT scatter loop | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    per_node = {}
+    for label, trees in workloads:
+        x, children, schedule = encoded(trees, vocabulary, table)
+        nodes = sum(t.num_nodes for t in trees)
+        arrays = {"x": x.numpy(), "children": children.numpy(), "schedule": schedule.numpy()}
+        runs = {("tf.function", n): (lambda g=g: g(x, children, schedule).numpy()) for n, g in graphs.items()}
+        runs.update({("LiteRT", n): (lambda r=r: r(**arrays)) for n, r in lite.items()})
+        reference = runs[("tf.function", "scatter loop")]()
+        for (path, name), run in runs.items():
+            got = run()
+            got = got if path == "tf.function" else next(iter(got.values()))
+            np.testing.assert_allclose(got, reference, atol=1e-5, err_msg=f"{label}: {path} {name}")
+        best = {key: timed(run) for key, run in runs.items()}
+        calls = max(repeats, min(200, int(0.2 / max(best.values()))))  # small trees: more calls
+        for _ in range(calls - 1):
+            for key, run in runs.items():
+                best[key] = min(best[key], timed(run))
+        us = {key: t / nodes * 1e6 for key, t in best.items()}
+        per_node[label] = us
+        print(f"| {label} | {schedule.shape[1]} | {us[('tf.function', 'blocks')]:.2f} | {us[('tf.function', 'scatter loop')]:.2f} | "
+              f"{best[('tf.function', 'blocks')] / best[('tf.function', 'scatter loop')]:.2f} | {us[('LiteRT', 'blocks')]:.2f} | "
+              f"{us[('LiteRT', 'scatter loop')]:.2f} | {best[('LiteRT', 'blocks')] / best[('LiteRT', 'scatter loop')]:.2f} |")
+        sys.stdout.flush()
+    print()
+    for family, small, large in (("chain", "chain, 101 nodes", "chain, 6401 nodes"),
+                                 ("balanced", "balanced, 63 nodes", "balanced, 4095 nodes")):
+        for key in per_node[small]:
+            growth = per_node[large][key] / per_node[small][key]
+            print(f"{family} {key[0]} {key[1]}: per node, {large.split(', ')[1]} / {small.split(', ')[1]} = {growth:.2f}"
+                  + (f" (goal <= 1.2: {'met' if growth <= 1.2 else 'NOT met'})" if key[1] == "blocks" else ""))
+
+
 def timed(fn):
     start = time.perf_counter()
     fn()
@@ -73,7 +170,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--anchor-trees", type=int, default=16, help="trees per timing for the slow anchors")
+    parser.add_argument("--scaling", action="store_true", help="time per node as trees grow (inference, LiteRT)")
     args = parser.parse_args()
+    if args.scaling:
+        return scaling(args.repeats)
 
     trees = T.random_binary_trees(256, min_nodes=10, max_nodes=60, seed=0)
     vocabulary = T.build_vocabulary(trees)

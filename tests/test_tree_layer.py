@@ -58,6 +58,48 @@ def test_layer_equals_plain_recursion(combine, make_trees, max_children):
         np.testing.assert_allclose(root[b], expected[0], atol=1e-6)
 
 
+
+def _chain(depth, arity=2):
+    """A tree of `depth` levels: each internal node has one internal child and `arity - 1` leaves."""
+    tree = T.Tree(0, (), "w1")
+    for i in range(depth):
+        tree = T.Tree(0, (tree,) + tuple(T.Tree(0, (), f"w{(i + j) % 9 + 2}") for j in range(arity - 1)))
+    return tree
+
+
+@pytest.mark.parametrize("combine", ["concat", "sum"])
+def test_inference_loop_in_blocks_equals_the_training_loop_and_the_recursion(combine):
+    # On TensorFlow, inference runs the levels in blocks of max(16, ceil(sqrt(levels))): 40 and
+    # 300 levels make several blocks, the last one partial; short and one-leaf trees share the batch.
+    trees = [_chain(40, 2 if combine == "concat" else 3), T.Tree(0, (), "w3"), _chain(300),
+             *T.random_binary_trees(3, min_nodes=1, max_nodes=25, seed=5)]
+    if combine == "sum":
+        trees += _nary_trees(3, seed=6)
+    x, children, schedule = _batch(trees, max_children=2 if combine == "concat" else None)
+    assert schedule.shape[1] == 300
+    layer = TreeLayer(4, combine=combine, bias_initializer="random_normal")
+    inference = [np.asarray(t) for t in layer([x, children, schedule], training=False)]
+    training = [np.asarray(t) for t in layer([x, children, schedule], training=True)]
+    for got, want in zip(inference, training):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    for b, tree in enumerate(trees):
+        m = tree.num_nodes
+        expected = recursive_tree_states(layer.cell, x[b, :m], children[b, :m])
+        np.testing.assert_allclose(inference[1][b, :m], expected, atol=1e-5)
+    if keras.backend.backend() == "tensorflow":  # traced with every shape dynamic, as exported
+        import tensorflow as tf
+
+        spec = [tf.TensorSpec((None, None, FEATURES)), tf.TensorSpec((None, None, children.shape[-1] if combine == "concat"
+                                                                           else None), tf.int32),
+                tf.TensorSpec((None, None, None), tf.int32)]
+        traced = tf.function(lambda *a: layer(list(a), training=False), input_signature=spec)
+        for got, want in zip(traced(x, children, schedule), inference):
+            np.testing.assert_allclose(np.asarray(got), want, atol=1e-6)
+        # one tree and no internal node at all; an empty batch
+        for args in (_batch([T.Tree(0, (), "w3")], max_children=children.shape[-1]), (x[:0], children[:0], schedule[:0])):
+            for got, want in zip(traced(*args), layer(list(args), training=True)):
+                np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
+
 def test_tree_alone_equals_tree_in_batch():
     trees = T.random_binary_trees(6, min_nodes=1, max_nodes=41, seed=4)
     layer = TreeLayer(5)

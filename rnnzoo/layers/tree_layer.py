@@ -80,29 +80,24 @@ def _guard_tree_structure(layer, x, children, schedule):
     Returns:
         `(x, children, schedule)`, the indices clamped as above.
     """
-    # No gathers or reshapes here, only elementwise ops and reductions: a JAX export with
-    # symbolic shapes then still converts to TFLite (a reshape to (batch, -1) does not).
-    nodes = ops.shape(children)[1]  # = x's; from `children`, so a JAX export's symbolic shapes agree
+    # Linear in the number of nodes: one scatter of every node's level, one gather per child.
+    batch, nodes = ops.shape(children)[0], ops.shape(children)[1]  # from `children`: a JAX export's symbolic shapes agree
     child_ok = (children >= -1) & (children < nodes)  # (batch, nodes, K)
     sched_ok = (schedule >= -1) & (schedule < nodes)  # (batch, levels, width)
     children = ops.where(child_ok, children, -1)
     schedule = ops.where(sched_ok, schedule, -1)
-
-    def trailing(value, axes):  # expand_dims at the given axes
-        for axis in axes:
-            value = ops.expand_dims(value, axis)
-        return value
-
-    # level[b, n]: 1 + the schedule level of node n, 0 for a leaf (computed before the loop).
-    node_ids = ops.arange(nodes, dtype="int32")
-    level_ids = trailing(ops.arange(1, ops.shape(schedule)[1] + 1, dtype="int32"), (0, -1, -1))  # (1, L, 1, 1)
-    hits = ops.expand_dims(schedule, -1) == trailing(node_ids, (0, 0, 0))  # (batch, L, W, nodes)
-    # Sums, not maxima: a child index matches one node id, and TF's max refuses an empty batch.
-    # (A node scheduled twice is not caught here; `check_tree_arrays` catches it.)
-    level = ops.sum(ops.where(hits, level_ids, 0), axis=(1, 2))  # (batch, nodes)
-    is_child = ops.expand_dims(children, -1) == trailing(node_ids, (0, 0, 0))  # (batch, nodes, K, nodes)
-    child_level = ops.sum(ops.where(is_child, trailing(level, (1, 1)), 0), axis=-1)  # (batch, nodes, K)
-    order_ok = (children < 0) | (child_level < ops.expand_dims(level, -1))
+    # level[b * nodes + n]: 1 + the schedule level of node n of tree b, 0 for a leaf (computed
+    # before the loop); padding entries write 0 to one extra slot. A node scheduled twice is not
+    # caught here (`check_tree_arrays` catches it).
+    tree_start = ops.reshape(ops.arange(batch, dtype="int32") * nodes, (-1, 1, 1))
+    levels = ops.reshape(ops.arange(1, ops.shape(schedule)[1] + 1, dtype="int32"), (1, -1, 1))
+    scheduled = schedule >= 0
+    slot = ops.where(scheduled, schedule + tree_start, batch * nodes)
+    level = ops.scatter_update(ops.zeros((batch * nodes + 1,), "int32"), ops.reshape(slot, (-1, 1)),
+                               ops.reshape(ops.where(scheduled, levels, 0), (-1,)))
+    child_level = ops.take(level, ops.where(children >= 0, children + tree_start, batch * nodes))  # (batch, nodes, K)
+    parent_level = ops.expand_dims(ops.reshape(ops.slice(level, [0], [batch * nodes]), (batch, nodes)), -1)
+    order_ok = (children < 0) | (child_level < parent_level)
     tree_ok = ops.all(child_ok & order_ok, axis=(1, 2)) & ops.all(sched_ok, axis=(1, 2))  # (batch,)
     known = _concrete(tree_ok)
     if known is not None and not known.all():
@@ -115,7 +110,7 @@ def _guard_tree_structure(layer, x, children, schedule):
             f"schedule[{b}]={ops.convert_to_numpy(schedule)[b].tolist()}"
         )
     poison = ops.where(tree_ok, 0.0, float("nan"))
-    x = x + ops.cast(trailing(poison, (-1, -1)), x.dtype)
+    x = x + ops.cast(ops.reshape(poison, (-1, 1, 1)), x.dtype)
     return x, children, schedule
 
 
@@ -134,10 +129,14 @@ class TreeLayer(keras.layers.Layer):
 
     All leaves of the batch are computed in one product. Then, for each height `1..L`, the
     nodes of that height in *all* trees of the batch are gathered with their children's
-    states, computed in one matrix product and scattered back into a fixed-shape buffer,
-    inside one `keras.ops.fori_loop` over heights. Scatter indices are kept unique (padded
-    schedule entries go to per-tree scratch slots), so the loop exports to TFLite builtins
-    with the number of trees, nodes, levels and level width all dynamic.
+    states and computed in one matrix product. In training (and on JAX) the new states are
+    scattered back into a fixed-shape buffer inside one loop over heights (scatter indices
+    kept unique: padded schedule entries go to per-tree scratch slots). For inference on
+    TensorFlow (`predict`, SavedModel, TFLite) the heights run in blocks, so no loop carries
+    the buffer of all states from level to level: time about linear in the number of nodes
+    (O(n sqrt(L)) for a chain of n nodes, where a loop carrying the buffer is O(n^2); see
+    `_levels_in_blocks`), the same states. Both export to TFLite builtins with the number of
+    trees, nodes, levels and level width all dynamic.
 
     Args:
         units: int, size of the node state `h(n)`.
@@ -158,6 +157,7 @@ class TreeLayer(keras.layers.Layer):
             of tree `b` with height `l + 1`, padded with -1. A malformed tree (an index out of
             range, a child not computed before its parent) raises a `ValueError` eagerly and
             gives NaN states in a traced graph (see `_guard_tree_structure`).
+        training: bool, Keras's; selects the loop on TensorFlow (above), not the result.
 
     Returns:
         `[root_states, node_states]`: `(batch, units)` and `(batch, nodes, units)`. States at
@@ -219,7 +219,7 @@ class TreeLayer(keras.layers.Layer):
         _check_tree_inputs(self, inputs_shape)
         self.cell.build(inputs_shape[0])
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         _check_tree_inputs(self, [tuple(t.shape) for t in inputs], [t.dtype for t in inputs])
         x, children, schedule = inputs
         children = ops.cast(children, "int32")
@@ -262,7 +262,13 @@ class TreeLayer(keras.layers.Layer):
             new = self.cell.from_children(ops.take(projected, rows, axis=0), child_states, W)
             return ops.scatter_update(states, ops.expand_dims(rows, 1), new)
 
-        if keras.backend.backend() == "tensorflow":
+        if keras.backend.backend() == "tensorflow" and not training:
+            # Inference and export: the loop in blocks of levels, no scatter (see `_levels_in_blocks`).
+            entries = ops.where(schedule >= 0, schedule, ops.expand_dims(scratch_slots, 0)) + offsets
+            entries = ops.reshape(entries, (num_levels, -1))  # (levels, batch*width) flat slots
+            valid = ops.reshape(schedule >= 0, (num_levels, -1))
+            states = _levels_in_blocks(self.cell, W, projected, states, children, entries, valid, slots)
+        elif keras.backend.backend() == "tensorflow":
             # A bounded while loop: XLA (jit_compile=True) needs `maximum_iterations` to
             # differentiate it; it exports as a builtin TFLite WHILE.
             _, states = ops.while_loop(
@@ -297,6 +303,119 @@ class TreeLayer(keras.layers.Layer):
             )
         }
         return {**super().get_config(), **config}
+
+
+def _levels_in_blocks(cell, kernel, projected, states, children, entries, valid, slots):
+    """Every slot's state after the level loop, for inference on TensorFlow (`predict`, SavedModel, TFLite).
+
+    A loop whose carry holds every node's state copies it at every level: TF graph mode's
+    scatter writes a new buffer, and LiteRT's WHILE copies each body output back to its input
+    (it skips only a loop variable passed through unchanged), so a chain of n nodes costs
+    O(n^2). Here the levels run in blocks of G = max(16, ceil(sqrt(levels))). Inside a block,
+    each level's states go to `recent` (the block's states, in level order, valid entries
+    compacted) and the buffer of all states is passed through unchanged; the buffer takes in
+    `recent` once per block. A child is read from the buffer, or from `recent` when its level
+    is in the current block. Cost: per level, the block's states and the level's entries; per
+    block, all states: O(n sqrt(levels)) for a chain, where the scatter loop was O(n^2)
+    (bench/RESULTS_tree.md). Every index the loop needs is gathered per level before it; no
+    scatter inside the loops, and every shape inside them follows from the loop inputs'.
+
+    Args:
+        cell: the `TreeCell`; kernel: its recurrent kernel `W`.
+        projected, states: `(rows, units)`, `b + U x` and the leaf state of every slot.
+        children: `(rows, K)` the children of every slot, in its tree, -1 where none.
+        entries: `(levels, E)` the flat slot of every schedule entry (padding: a scratch slot).
+        valid: `(levels, E)` bool, whether the entry is a node (not padding).
+        slots: slots per tree.
+
+    Returns:
+        `(rows, units)`: the final state of every slot.
+    """
+    import tensorflow as tf  # this loop runs on TensorFlow only
+
+    # `tf.gather`, not `ops.take`: every index here is in range, and `take`'s handling of negative
+    # indices adds five ops per gather (a third of the loop body's ops in TFLite).
+    take = tf.gather
+    rows, units = ops.shape(states)[0], ops.shape(states)[1]
+    num_levels, num_entries = ops.shape(entries)[0], ops.shape(entries)[1]
+    counted = ops.cast(valid, "int32")
+    count = ops.sum(counted, axis=1)  # (levels,) states per level
+    starts = ops.cumsum(count) - count  # the first state of each level, in level order
+    total = ops.sum(count)
+    rank = ops.cumsum(counted, axis=1) - 1  # (levels, E) position of a valid entry in its level
+    # The buffer: the `rows` leaf states, then every computed state in level order (row
+    # `rows + starts[l] + rank`), then `capacity` rows that a block's update may overwrite.
+    delta = ops.where(valid, rows + ops.expand_dims(starts, 1) + rank - entries, 0)
+    node_row = ops.arange(rows, dtype="int32") + ops.scatter(  # the row of each slot's final state
+        ops.reshape(entries, (-1, 1)), ops.reshape(delta, (-1,)), (rows,))
+    # Each level's entries, valid first, `width` (the most nodes of any level) per level: the
+    # loop computes no padding of the schedule beyond that, and level l's j-th state is row j.
+    position = ops.where(valid, rank, ops.expand_dims(count, 1) + ops.cumsum(1 - counted, axis=1) - 1)
+    position = position + ops.expand_dims(ops.arange(num_levels, dtype="int32") * num_entries, 1)
+    order = ops.reshape(ops.scatter(ops.reshape(position, (-1, 1)), ops.reshape(entries, (-1,)),
+                                    (num_levels * num_entries,)), (num_levels, num_entries))
+    width = ops.max(ops.concatenate([count, ops.zeros((1,), "int32")]))
+    entries = ops.slice(order, [0, 0], [num_levels, width])  # (levels, width) flat slots
+
+    group = ops.maximum(ops.cast(ops.ceil(ops.sqrt(ops.cast(num_levels, "float32"))), "int32"), 16)  # levels per block
+    num_blocks = ops.where(width > 0, (num_levels + group - 1) // group, 0)
+    bounds = ops.concatenate([starts, ops.reshape(total, (1,))])  # (levels + 1,)
+    firsts = ops.arange(num_blocks, dtype="int32") * group
+    sizes = take(bounds, ops.minimum(firsts + group, num_levels)) - take(bounds, firsts)
+    capacity = ops.max(ops.concatenate([sizes, ops.ones((1,), "int32")]))
+
+    # Everything the loop reads that does not depend on the states, gathered per level now.
+    # Level l's block starts at buffer row `block_start[l]`; a child at or after it is read
+    # from `recent` (the block's states), one before it from the buffer.
+    block_start = rows + take(starts, (ops.arange(num_levels, dtype="int32") // group) * group)  # (levels,)
+    child = take(children, entries, axis=0)  # (levels, width, K)
+    present = child >= 0
+    tree_start = ops.expand_dims((entries // slots) * slots, -1)
+    child_row = take(node_row, ops.where(present, child + tree_start, 0))  # (levels, width, K)
+    in_block = child_row >= ops.reshape(block_start, (-1, 1, 1))
+    zero_row = rows + total + capacity  # a row of zeros no block writes: the state of a missing child
+    from_recent = ops.reshape(ops.where(in_block, ops.minimum(
+        child_row - ops.reshape(block_start, (-1, 1, 1)), capacity - 1), 0), (num_levels, -1))
+    from_buffer = ops.reshape(ops.where(present & ~in_block, child_row, zero_row), (num_levels, -1))
+    in_block = ops.reshape(in_block & present, (num_levels, -1, 1))
+    level_projected = take(projected, entries, axis=0)  # (levels, width, units)
+    # writes[l, j]: the state of level l that goes to row j of `recent`, -1 for none.
+    j = ops.expand_dims(ops.arange(capacity, dtype="int32"), 0) - ops.expand_dims(rows + starts - block_start, 1)
+    writes = ops.where((j >= 0) & (j < ops.expand_dims(count, 1)), j, -1)  # (levels, capacity)
+
+    dtype = states.dtype
+    buffer = ops.concatenate([states, ops.zeros((total + capacity + 1, units), dtype)], axis=0)
+    buffer_rows = ops.arange(rows + total + capacity + 1, dtype="int32")
+    k = ops.shape(children)[1]
+
+    def block(b, buffer, recent):
+        first = b * group
+
+        def level(height, recent):
+            child_states = ops.where(take(in_block, height, axis=0),
+                                     take(recent, take(from_recent, height, axis=0), axis=0),
+                                     take(buffer, take(from_buffer, height, axis=0), axis=0))
+            new = cell.from_children(take(level_projected, height, axis=0),
+                                     ops.reshape(child_states, (-1, k, units)), kernel)  # (E, units)
+            write = take(writes, height, axis=0)
+            new = take(new, ops.maximum(write, 0), axis=0)
+            return height + 1, ops.where(ops.expand_dims(write >= 0, 1), new, recent)
+
+        last = ops.minimum(first + group, num_levels)
+        _, recent = ops.while_loop(lambda height, recent: height < last, level, (first, recent),
+                                   maximum_iterations=group)
+        offset = buffer_rows - take(block_start, first)
+        written = (offset >= 0) & (offset < capacity)
+        buffer = ops.where(ops.expand_dims(written, 1), take(recent, ops.clip(offset, 0, capacity - 1), axis=0),
+                           buffer)
+        return b + 1, buffer, recent
+
+    _, buffer, _ = ops.while_loop(
+        lambda b, buffer, recent: b < num_blocks, block,
+        (ops.convert_to_tensor(0, "int32"), buffer, ops.zeros((capacity, units), dtype)),
+        maximum_iterations=num_blocks,
+    )
+    return take(buffer, node_row, axis=0)
 
 
 def recursive_tree_states(cell, x, children, node=0, states=None):
