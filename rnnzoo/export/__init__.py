@@ -8,12 +8,13 @@ only inside functions: `import rnnzoo.export` works without it.
 * `export_translator`, `export_decoder`: a `Seq2Seq`'s string and token signatures.
 * `export_language_model`: a `LanguageModel`'s prompt-to-text and numeric (`step`, `sample`) signatures.
 * `export_tree_classifier`: a tree classifier's sentence-to-labels (`classify`) and numeric signatures.
-* `run_artifact`, `parity_report`: run any artifact, compare it with Keras.
+* `run_artifact`, `load_artifact`, `parity_report`: run any artifact (once, or loaded once for many
+  batches), compare it with Keras.
 * `export_model`: all formats at once, in the `exports/` layout, with a manifest.
 * `rnnzoo.export.matrix`: every zoo entry in every format (the README's export matrix).
 """
 
-from rnnzoo.export.artifacts import load_inputs, run_artifact, run_artifact_in_fresh_process
+from rnnzoo.export.artifacts import load_artifact, load_inputs, run_artifact, run_artifact_in_fresh_process
 from rnnzoo.export.converters import (
     QUANTIZATIONS,
     onnx_ops,
@@ -40,6 +41,7 @@ __all__ = [
     "export_model",
     "export_translator",
     "export_tree_classifier",
+    "load_artifact",
     "load_inputs",
     "onnx_ops",
     "parity_report",

@@ -63,67 +63,122 @@ def _check_spec(name, value, shape, dtype):
     return value
 
 
-def run_tflite(path, inputs, signature="serving_default"):
-    """Runs a `.tflite` file's signature in the LiteRT interpreter (any batch and time size)."""
+def _tflite_runner(path, signature):
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # pragma: no cover  (the `litert` extra is not installed)
         import tensorflow as tf
 
         Interpreter = tf.lite.Interpreter
-    interpreter = Interpreter(model_path=path)
-    runner = interpreter.get_signature_runner(signature)
+    runner = Interpreter(model_path=path).get_signature_runner(signature)
     details = runner.get_input_details()
-    feed = _signature_inputs(list(details), inputs)
-    feed = {
-        name: _check_spec(name, value, details[name]["shape_signature"], details[name]["dtype"])
-        for name, value in feed.items()
-    }
-    if feed and all(value.ndim and value.shape[0] == 0 for value in feed.values()):
-        # A batch of 0 gives 0 rows of what one row of zeros gives, as Keras and the SavedModel
-        # return an empty batch. The signatures exported now do it themselves; files exported
-        # before could not (LiteRT cannot prepare `UNPACK` on a tensor of 0 elements).
-        one_row = {name: np.zeros((1,) + value.shape[1:], value.dtype) for name, value in feed.items()}
-        return _ordered_outputs({name: np.asarray(out)[:0] for name, out in runner(**one_row).items()})
-    return _ordered_outputs(runner(**feed))
+
+    def run(inputs):
+        feed = _signature_inputs(list(details), inputs)
+        feed = {
+            name: _check_spec(name, value, details[name]["shape_signature"], details[name]["dtype"])
+            for name, value in feed.items()
+        }
+        if feed and all(value.ndim and value.shape[0] == 0 for value in feed.values()):
+            # A batch of 0 gives 0 rows of what one row of zeros gives, as Keras and the SavedModel
+            # return an empty batch. The signatures exported now do it themselves; files exported
+            # before could not (LiteRT cannot prepare `UNPACK` on a tensor of 0 elements).
+            one_row = {name: np.zeros((1,) + value.shape[1:], value.dtype) for name, value in feed.items()}
+            return _ordered_outputs({name: np.asarray(out)[:0] for name, out in runner(**one_row).items()})
+        return _ordered_outputs(runner(**feed))  # the runner resizes its inputs to each batch's shapes
+
+    return run
 
 
 _ONNX_TYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(int32)": "int32",
                "tensor(int64)": "int64", "tensor(bool)": "bool", "tensor(float16)": "float16"}
 
 
-def run_onnx(path, inputs, signature="serving_default"):
-    """Runs an `.onnx` file in onnxruntime (CPU); `signature` is accepted for symmetry (one per file)."""
+def _onnx_runner(path, signature):
     import onnxruntime
 
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     details = {i.name: i for i in session.get_inputs()}
-    feed = _signature_inputs(list(details), inputs)
-    feed = {
-        name: _check_spec(name, value, [d if isinstance(d, int) else None for d in details[name].shape],
-                          _ONNX_TYPES.get(details[name].type, "float32"))
-        for name, value in feed.items()
-    }
     names = [o.name for o in session.get_outputs()]
-    return _ordered_outputs(dict(zip(names, session.run(names, feed))))
+
+    def run(inputs):
+        feed = _signature_inputs(list(details), inputs)
+        feed = {
+            name: _check_spec(name, value, [d if isinstance(d, int) else None for d in details[name].shape],
+                              _ONNX_TYPES.get(details[name].type, "float32"))
+            for name, value in feed.items()
+        }
+        return _ordered_outputs(dict(zip(names, session.run(names, feed))))
+
+    return run
 
 
-def run_saved_model(path, inputs, signature="serving_default"):
-    """Runs a SavedModel's signature with TensorFlow."""
+def _saved_model_runner(path, signature):
     import tensorflow as tf
 
     function = tf.saved_model.load(path).signatures[signature]
     specs = function.structured_input_signature[1]
-    feed = _signature_inputs(list(specs), inputs)
-    feed = {
-        name: _check_spec(name, value, specs[name].shape.as_list(), specs[name].dtype.as_numpy_dtype)
-        for name, value in feed.items()
-    }
-    return _ordered_outputs({k: v.numpy() for k, v in function(**feed).items()})
+
+    def run(inputs):
+        feed = _signature_inputs(list(specs), inputs)
+        feed = {
+            name: _check_spec(name, value, specs[name].shape.as_list(), specs[name].dtype.as_numpy_dtype)
+            for name, value in feed.items()
+        }
+        return _ordered_outputs({k: v.numpy() for k, v in function(**feed).items()})
+
+    return run
+
+
+def load_artifact(path, signature="serving_default"):
+    """Loads an exported artifact once; returns `run(inputs)`, which runs it as `run_artifact` does.
+
+    For many batches: `run_artifact` loads the artifact at every call (a SavedModel takes a
+    fraction of a second to load).
+
+    Args:
+        path: str, a `.tflite` file, an `.onnx` file or a SavedModel directory.
+        signature: str, the signature to run (`.onnx` files have one; any name is accepted).
+
+    Returns:
+        A function `run(inputs)` -> the output array, or a list of arrays (ordered `output_0,
+        output_1, ...`), for inputs of any batch and time size.
+
+    Example:
+
+    >>> run = load_artifact("exports/vanilla_tagger/1.tflite")  # doctest: +SKIP
+    >>> outputs = [run(batch) for batch in batches]  # doctest: +SKIP
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No exported artifact at {path!r}.")
+    if str(path).endswith(".tflite"):
+        return _tflite_runner(path, signature)
+    if str(path).endswith(".onnx"):
+        return _onnx_runner(path, signature)
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+        raise ValueError(f"{path!r} is neither a `.tflite` or `.onnx` file nor a SavedModel directory (no saved_model.pb).")
+    return _saved_model_runner(path, signature)
+
+
+def run_tflite(path, inputs, signature="serving_default"):
+    """Runs a `.tflite` file's signature in the LiteRT interpreter (any batch and time size)."""
+    return _tflite_runner(path, signature)(inputs)
+
+
+def run_onnx(path, inputs, signature="serving_default"):
+    """Runs an `.onnx` file in onnxruntime (CPU); `signature` is accepted for symmetry (one per file)."""
+    return _onnx_runner(path, signature)(inputs)
+
+
+def run_saved_model(path, inputs, signature="serving_default"):
+    """Runs a SavedModel's signature with TensorFlow."""
+    return _saved_model_runner(path, signature)(inputs)
 
 
 def run_artifact(path, inputs, signature="serving_default"):
     """Runs an exported artifact: a `.tflite` or `.onnx` file, or a SavedModel directory.
+
+    Loads it at every call; `load_artifact` loads once for many batches.
 
     Args:
         path: str, a `.tflite` file, an `.onnx` file or a SavedModel directory.
@@ -134,15 +189,7 @@ def run_artifact(path, inputs, signature="serving_default"):
     Returns:
         The output array, or a list of arrays (ordered `output_0, output_1, ...`).
     """
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No exported artifact at {path!r}.")
-    if str(path).endswith(".tflite"):
-        return run_tflite(path, inputs, signature)
-    if str(path).endswith(".onnx"):
-        return run_onnx(path, inputs, signature)
-    if not os.path.exists(os.path.join(path, "saved_model.pb")):
-        raise ValueError(f"{path!r} is neither a `.tflite` or `.onnx` file nor a SavedModel directory (no saved_model.pb).")
-    return run_saved_model(path, inputs, signature)
+    return load_artifact(path, signature)(inputs)
 
 
 def load_inputs(path):
@@ -195,4 +242,4 @@ def run_artifact_in_fresh_process(path, inputs, signature="serving_default", tim
     return outputs[0] if len(outputs) == 1 else outputs
 
 
-__all__ = ["load_inputs", "run_artifact", "run_artifact_in_fresh_process", "run_onnx", "run_saved_model", "run_tflite"]
+__all__ = ["load_artifact", "load_inputs", "run_artifact", "run_artifact_in_fresh_process", "run_onnx", "run_saved_model", "run_tflite"]

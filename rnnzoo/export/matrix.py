@@ -407,12 +407,13 @@ def build_case(name):
 
 
 def _parity(path, batches, expected, signature):
-    from rnnzoo.export.artifacts import run_artifact
+    from rnnzoo.export.artifacts import load_artifact
     from rnnzoo.export.parity import _errors
 
+    run = load_artifact(path, signature)
     absolute = relative = 0.0
     for batch, want in zip(batches, expected):
-        got = run_artifact(path, batch, signature)
+        got = run(batch)
         if isinstance(want, dict):  # a signature's outputs come back ordered by name
             want = [want[k] for k in sorted(want)]
         a, r = _errors(got, want)

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 from keras import tree
 
-from rnnzoo.export.artifacts import run_artifact, run_artifact_in_fresh_process
+from rnnzoo.export.artifacts import load_artifact, run_artifact_in_fresh_process
 
 
 @dataclasses.dataclass
@@ -105,14 +105,17 @@ def parity_report(model, artifacts, inputs, *, tolerance=1e-5, fresh_process=Fal
     Returns:
         A `ParityReport`; `print` it for a table.
     """
-    run = run_artifact_in_fresh_process if fresh_process else run_artifact
+    if fresh_process:
+        runners = {path: (lambda batch, path=path: run_artifact_in_fresh_process(path, batch)) for path in artifacts}
+    else:
+        runners = {path: load_artifact(path) for path in artifacts}  # each loaded once for every batch
     rows = []
     for batch in inputs:
         expected = model(batch, training=False)
         expected = tree.map_structure(np.asarray, expected)
         shapes = " ".join(str(tuple(np.shape(x))) for x in tree.flatten(batch))
         for path in artifacts:
-            got = run(path, batch)
+            got = runners[path](batch)
             absolute, relative = _errors(got, expected)
             rows.append({"artifact": str(path), "shapes": shapes, "max_abs_error": absolute,
                          "max_relative_error": relative})
