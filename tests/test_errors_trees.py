@@ -46,23 +46,44 @@ def test_tree_layer_rejects_malformed_trees_eagerly(case):
         layer([x, np.array([GOOD_CHILDREN, children], "int32"), np.array([[[0]], [schedule[0]]], "int32")])
 
 
-def test_tree_layer_gives_nan_for_a_malformed_tree_in_a_traced_graph():
+def _traced(layer, training):
     import keras
 
-    layer = TreeLayer(3)
-    x = np.ones((2, 3, 2), "float32")
-    children = np.array([GOOD_CHILDREN, BAD_CHILDREN["cycle"][0]], "int32")
-    schedule = np.array([[[0]], [[0]]], "int32")
     if keras.backend.backend() == "jax":
         import jax
 
-        root = jax.jit(lambda *a: layer(list(a))[0])(x, children, schedule)
-    else:
-        import tensorflow as tf
+        return jax.jit(lambda *a: layer(list(a), training=training))
+    import tensorflow as tf
 
-        root = tf.function(lambda *a: layer(list(a))[0])(x, children, schedule)
-    root = np.asarray(root)
-    assert np.isfinite(root[0]).all() and np.isnan(root[1]).all()
+    return tf.function(lambda *a: layer(list(a), training=training), autograph=False)
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
+@pytest.mark.parametrize("bad", [0, 1], ids=["first-tree-malformed", "second-tree-malformed"])
+def test_tree_layer_gives_nan_for_a_malformed_tree_in_a_traced_graph(bad, training):
+    # Only the malformed tree: a missing child of another tree reads zeros, not NaN x 0.
+    layer = TreeLayer(3)
+    x = np.ones((3, 3, 2), "float32")
+    trees = [GOOD_CHILDREN, [[1, -1], [-1, -1], [-1, -1]], [[1, 2], [-1, -1], [-1, -1]]]  # tree 1: one child
+    trees[bad] = BAD_CHILDREN["cycle"][0]
+    schedule = np.array([[[0]], [[0]], [[0]]], "int32")
+    root = np.asarray(_traced(layer, training)(x, np.array(trees, "int32"), schedule)[0])
+    assert np.isnan(root[bad]).all()
+    assert np.isfinite(np.delete(root, bad, axis=0)).all(), root
+
+
+@pytest.mark.parametrize("schedule", [[[0], [0]], [[0, 0]]], ids=["in-two-levels", "twice-in-one-level"])
+def test_tree_layer_refuses_a_node_scheduled_twice(schedule):
+    x = np.ones((2, 3, 2), "float32")
+    children = np.array([GOOD_CHILDREN, GOOD_CHILDREN], "int32")
+    schedule = np.array([[[0, -1], [-1, -1]], np.pad(schedule, [(0, 2 - len(schedule)), (0, 2 - len(schedule[0]))],
+                                                     constant_values=-1)], "int32")
+    layer = TreeLayer(3)
+    with pytest.raises(ValueError, match="malformed tree \\(tree 1 of the batch\\)"):
+        layer([x, children, schedule])
+    for training in (False, True):  # traced: NaN for that tree alone, never an out-of-range read
+        root = np.asarray(_traced(layer, training)(x, children, schedule)[0])
+        assert np.isfinite(root[0]).all() and np.isnan(root[1]).all(), root
 
 
 def test_tree_built_by_hand_with_a_cycle_or_shared_node():

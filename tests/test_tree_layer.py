@@ -313,6 +313,27 @@ def test_fit_graph_and_jit_learns(jit_compile):
     assert history["root_logits_accuracy"][-1] > 0.6, history  # chance: 1/3
 
 
+
+@pytest.mark.tensorflow  # JAX compiles every path with XLA already (the tests above)
+def test_validation_evaluate_and_predict_compile_with_xla():
+    # Under `jit_compile=True` inference runs the scatter loop (XLA updates its buffer in place;
+    # the blocks of `_levels_in_blocks` have sizes from the data, which XLA cannot compile).
+    trees, vocabulary = _sst_like(16, seed=1)
+    dataset = T.tree_dataset(trees, vocabulary, batch_size=8)
+    keras.utils.set_random_seed(0)
+    model = compile_tree_classifier(tree_classifier(len(vocabulary), 3, units=8, embedding_dim=4, dropout=0),
+                                    jit_compile=True)
+    history = model.fit(dataset, epochs=1, verbose=0, validation_data=dataset).history
+    assert np.isfinite(history["val_loss"][0])
+    plain = compile_tree_classifier(tree_classifier(len(vocabulary), 3, units=8, embedding_dim=4, dropout=0),
+                                    jit_compile=False)
+    plain.set_weights(model.get_weights())
+    for got, want in zip(keras.tree.flatten(model.predict(dataset, verbose=0)),
+                         keras.tree.flatten(plain.predict(dataset, verbose=0))):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-5)
+    evaluated = model.evaluate(dataset, verbose=0, return_dict=True)
+    np.testing.assert_allclose(evaluated["loss"], plain.evaluate(dataset, verbose=0, return_dict=True)["loss"], rtol=1e-5)
+
 def test_tree_model_beats_bag_of_words_and_sequence_model():
     """Item 5: the negation task needs the tree; same data, same epochs, similar sizes."""
     train, test = T.negation_sentiment_trees(1500, seed=0), T.negation_sentiment_trees(400, seed=1)

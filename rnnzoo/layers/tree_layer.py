@@ -69,8 +69,9 @@ def _guard_tree_structure(layer, x, children, schedule):
     """Checks the tree structure cheaply, in graph, before the level loop.
 
     A tree is well formed when every child index is -1 or in `[0, nodes)`, every schedule
-    entry is -1 or in `[0, nodes)`, and every child is computed before its parent (a leaf, or
-    at a lower level of the schedule; this also rules out self-loops and cycles). Eagerly, a
+    entry is -1 or in `[0, nodes)`, no node is scheduled twice, and every child is computed
+    before its parent (a leaf, or at a lower level of the schedule; this also rules out
+    self-loops and cycles). Eagerly, a
     malformed tree raises a `ValueError` (use `rnnzoo.data.trees.check_tree_arrays` for the
     full NumPy check with the offending indices). In a traced graph (`fit`, `jit`, an exported
     artifact) a malformed tree's out-of-range indices are replaced by -1 so no gather reads
@@ -86,19 +87,22 @@ def _guard_tree_structure(layer, x, children, schedule):
     sched_ok = (schedule >= -1) & (schedule < nodes)  # (batch, levels, width)
     children = ops.where(child_ok, children, -1)
     schedule = ops.where(sched_ok, schedule, -1)
-    # level[b * nodes + n]: 1 + the schedule level of node n of tree b, 0 for a leaf (computed
-    # before the loop); padding entries write 0 to one extra slot. A node scheduled twice is not
-    # caught here (`check_tree_arrays` catches it).
+    # Every schedule entry writes its own id (its flat index + 1) to its node's slot, padding to
+    # one extra slot; an entry that does not read its id back shares its node with another entry
+    # (a node scheduled twice). The level of a node follows from the id that stays.
+    num_levels, width = ops.shape(schedule)[1], ops.shape(schedule)[2]
     tree_start = ops.reshape(ops.arange(batch, dtype="int32") * nodes, (-1, 1, 1))
-    levels = ops.reshape(ops.arange(1, ops.shape(schedule)[1] + 1, dtype="int32"), (1, -1, 1))
     scheduled = schedule >= 0
-    slot = ops.where(scheduled, schedule + tree_start, batch * nodes)
-    level = ops.scatter_update(ops.zeros((batch * nodes + 1,), "int32"), ops.reshape(slot, (-1, 1)),
-                               ops.reshape(ops.where(scheduled, levels, 0), (-1,)))
+    slot = ops.reshape(ops.where(scheduled, schedule + tree_start, batch * nodes), (-1,))
+    ids = ops.arange(1, batch * num_levels * width + 1, dtype="int32")
+    written = ops.scatter_update(ops.zeros((batch * nodes + 1,), "int32"), ops.expand_dims(slot, 1), ids)
+    once = ops.reshape((ops.take(written, slot) == ids) | ~ops.reshape(scheduled, (-1,)), (batch, num_levels * width))
+    # level[b * nodes + n]: 1 + the schedule level of node n of tree b, 0 for a leaf (computed before the loop)
+    level = ops.where(written > 0, ((written - 1) // ops.maximum(width, 1)) % ops.maximum(num_levels, 1) + 1, 0)
     child_level = ops.take(level, ops.where(children >= 0, children + tree_start, batch * nodes))  # (batch, nodes, K)
     parent_level = ops.expand_dims(ops.reshape(ops.slice(level, [0], [batch * nodes]), (batch, nodes)), -1)
     order_ok = (children < 0) | (child_level < parent_level)
-    tree_ok = ops.all(child_ok & order_ok, axis=(1, 2)) & ops.all(sched_ok, axis=(1, 2))  # (batch,)
+    tree_ok = ops.all(child_ok & order_ok, axis=(1, 2)) & ops.all(sched_ok, axis=(1, 2)) & ops.all(once, axis=1)
     known = _concrete(tree_ok)
     if known is not None and not known.all():
         b = int(np.flatnonzero(~known)[0])
@@ -132,11 +136,11 @@ class TreeLayer(keras.layers.Layer):
     states and computed in one matrix product. In training (and on JAX) the new states are
     scattered back into a fixed-shape buffer inside one loop over heights (scatter indices
     kept unique: padded schedule entries go to per-tree scratch slots). For inference on
-    TensorFlow (`predict`, SavedModel, TFLite) the heights run in blocks, so no loop carries
-    the buffer of all states from level to level: time about linear in the number of nodes
-    (O(n sqrt(L)) for a chain of n nodes, where a loop carrying the buffer is O(n^2); see
-    `_levels_in_blocks`), the same states. Both export to TFLite builtins with the number of
-    trees, nodes, levels and level width all dynamic.
+    TensorFlow (`predict`, SavedModel, TFLite; not under XLA) the heights run in blocks, so no
+    loop carries the buffer of all states from level to level (a chain of n nodes costs
+    O(n^1.5), where a loop carrying the buffer costs O(n^2); see `_levels_in_blocks`), the same
+    states. Both export to TFLite builtins with the number of trees, nodes, levels and level
+    width all dynamic.
 
     Args:
         units: int, size of the node state `h(n)`.
@@ -256,14 +260,15 @@ class TreeLayer(keras.layers.Layer):
             tree_start = ops.expand_dims((rows // slots) * slots, 1)
             child_rows = ops.where(present, child + tree_start, ops.zeros_like(child))
             child_states = ops.take(states, ops.reshape(child_rows, (-1,)), axis=0)
-            child_states = ops.reshape(child_states, (-1, k, units)) * ops.expand_dims(
-                ops.cast(present, self.compute_dtype), -1
-            )  # (batch*width, K, units)
+            child_states = ops.where(ops.expand_dims(present, -1), ops.reshape(child_states, (-1, k, units)),
+                                     0.0)  # (batch*width, K, units); a select: another tree's NaN x 0 is NaN
             new = self.cell.from_children(ops.take(projected, rows, axis=0), child_states, W)
             return ops.scatter_update(states, ops.expand_dims(rows, 1), new)
 
-        if keras.backend.backend() == "tensorflow" and not training:
-            # Inference and export: the loop in blocks of levels, no scatter (see `_levels_in_blocks`).
+        if keras.backend.backend() == "tensorflow" and not training and not _in_xla_context():
+            # Inference and export: the loop in blocks of levels (see `_levels_in_blocks`). Its
+            # sizes come from the data, which XLA cannot compile; XLA updates the scatter loop's
+            # buffer in place anyway (`jit_compile=True`: `evaluate`, `predict`, validation).
             entries = ops.where(schedule >= 0, schedule, ops.expand_dims(scratch_slots, 0)) + offsets
             entries = ops.reshape(entries, (num_levels, -1))  # (levels, batch*width) flat slots
             valid = ops.reshape(schedule >= 0, (num_levels, -1))
@@ -305,6 +310,15 @@ class TreeLayer(keras.layers.Layer):
         return {**super().get_config(), **config}
 
 
+def _in_xla_context():
+    """Whether TensorFlow is tracing for XLA (`jit_compile=True`), which needs static shapes."""
+    try:
+        import tensorflow as tf
+        from tensorflow.python.ops import control_flow_util  # no public API says it
+    except ImportError:  # pragma: no cover
+        return False
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
 def _levels_in_blocks(cell, kernel, projected, states, children, entries, valid, slots):
     """Every slot's state after the level loop, for inference on TensorFlow (`predict`, SavedModel, TFLite).
 
@@ -315,10 +329,15 @@ def _levels_in_blocks(cell, kernel, projected, states, children, entries, valid,
     each level's states go to `recent` (the block's states, in level order, valid entries
     compacted) and the buffer of all states is passed through unchanged; the buffer takes in
     `recent` once per block. A child is read from the buffer, or from `recent` when its level
-    is in the current block. Cost: per level, the block's states and the level's entries; per
-    block, all states: O(n sqrt(levels)) for a chain, where the scatter loop was O(n^2)
-    (bench/RESULTS_tree.md). Every index the loop needs is gathered per level before it; no
-    scatter inside the loops, and every shape inside them follows from the loop inputs'.
+    is in the current block. Each level computes `width` rows (the most nodes of any level).
+    Cost: per level, `width` rows and `capacity` (the most states of any block); per block, all
+    n states: O(levels * (width + capacity) + n * levels / G), where the scatter loop copies all
+    n states at every level. A chain of n nodes: O(n^1.5) (was O(n^2)); a balanced tree:
+    O(n log n), as before but without the copies. Not linear in every case: a batch that holds
+    one wide tree and one deep tree pays the wide block's `capacity` at every level of the deep
+    one. Measured in bench/RESULTS_tree.md. Every index the loop needs is gathered per level
+    before it; no scatter inside the loops, and every shape inside them follows from the loop
+    inputs'.
 
     Args:
         cell: the `TreeCell`; kernel: its recurrent kernel `W`.
@@ -348,6 +367,7 @@ def _levels_in_blocks(cell, kernel, projected, states, children, entries, valid,
     delta = ops.where(valid, rows + ops.expand_dims(starts, 1) + rank - entries, 0)
     node_row = ops.arange(rows, dtype="int32") + ops.scatter(  # the row of each slot's final state
         ops.reshape(entries, (-1, 1)), ops.reshape(delta, (-1,)), (rows,))
+    node_row = ops.clip(node_row, 0, ops.maximum(rows + total - 1, 0))  # a node scheduled twice (NaN anyway)
     # Each level's entries, valid first, `width` (the most nodes of any level) per level: the
     # loop computes no padding of the schedule beyond that, and level l's j-th state is row j.
     position = ops.where(valid, rank, ops.expand_dims(count, 1) + ops.cumsum(1 - counted, axis=1) - 1)
