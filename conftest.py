@@ -45,6 +45,13 @@ def _fresh_keras_state():
     keras.config.set_dtype_policy("float32")
     yield
     keras.config.set_dtype_policy("float32")
+    if BACKEND == "tensorflow":
+        # `rnnzoo train` run in-process enables TensorFlow's op determinism for the whole process,
+        # and Keras then quietly compiles no model with XLA (`jit_compile=True` -> False): the
+        # tests after it in the same worker would not test XLA.
+        from tensorflow.python.framework import config as tf_config
+
+        tf_config.disable_op_determinism()
 
 
 @pytest.fixture

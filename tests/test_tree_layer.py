@@ -299,6 +299,7 @@ def test_fit_graph_and_jit_learns(jit_compile):
         tree_classifier(len(vocabulary), 3, units=16, embedding_dim=8, dropout=0),
         optimizer=keras.optimizers.Adam(0.02), jit_compile=jit_compile,
     )
+    assert model.jit_compile == jit_compile  # (Keras silently turns XLA off under op determinism)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history = model.fit(dataset, epochs=10, verbose=0).history
@@ -323,6 +324,7 @@ def test_validation_evaluate_and_predict_compile_with_xla():
     keras.utils.set_random_seed(0)
     model = compile_tree_classifier(tree_classifier(len(vocabulary), 3, units=8, embedding_dim=4, dropout=0),
                                     jit_compile=True)
+    assert model.jit_compile is True  # (Keras silently turns it off under op determinism)
     history = model.fit(dataset, epochs=1, verbose=0, validation_data=dataset).history
     assert np.isfinite(history["val_loss"][0])
     plain = compile_tree_classifier(tree_classifier(len(vocabulary), 3, units=8, embedding_dim=4, dropout=0),

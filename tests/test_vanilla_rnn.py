@@ -412,6 +412,7 @@ def test_jit_compiled_fit_equals_plain_fit():
         model = keras.Model(inputs, VanillaRNN(UNITS, output_units=OUTPUTS, return_sequences=True)(inputs))
         model.compile(keras.optimizers.SGD(0.5), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       jit_compile=jit_compile)
+        assert model.jit_compile == jit_compile  # (Keras silently turns XLA off under op determinism)
         initial = model.get_weights()
         history = model.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0)
         assert np.all(np.isfinite(history.history["loss"]))

@@ -142,12 +142,8 @@ def load_artifact(path, signature="serving_default"):
 
     Returns:
         A function `run(inputs)` -> the output array, or a list of arrays (ordered `output_0,
-        output_1, ...`), for inputs of any batch and time size.
-
-    Example:
-
-    >>> run = load_artifact("exports/vanilla_tagger/1.tflite")  # doctest: +SKIP
-    >>> outputs = [run(batch) for batch in batches]  # doctest: +SKIP
+        output_1, ...`), for inputs of any batch and time size: e.g.
+        `run = load_artifact("exports/vanilla_tagger/1.tflite")`, then `run(x)` per batch.
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"No exported artifact at {path!r}.")
