@@ -71,17 +71,17 @@ def _guard_tree_structure(layer, x, children, schedule):
     A tree is well formed when every child index is -1 or in `[0, nodes)`, every schedule
     entry is -1 or in `[0, nodes)`, no node is scheduled twice, and every child is computed
     before its parent (a leaf, or at a lower level of the schedule; this also rules out
-    self-loops and cycles). Eagerly, a
-    malformed tree raises a `ValueError` (use `rnnzoo.data.trees.check_tree_arrays` for the
-    full NumPy check with the offending indices). In a traced graph (`fit`, `jit`, an exported
-    artifact) a malformed tree's out-of-range indices are replaced by -1 so no gather reads
-    another tree, and its input is set to NaN, so all its states and outputs are NaN, never a
-    silently wrong number (and `TerminateOnNaN` stops training on it).
+    self-loops and cycles). Eagerly, a malformed tree raises a `ValueError` (use
+    `rnnzoo.data.trees.check_tree_arrays` for the full NumPy check with the offending indices).
+    In a traced graph (`fit`, `jit`, an exported artifact) a malformed tree's out-of-range
+    indices are replaced by -1 so no gather reads another tree, and its input is set to NaN,
+    so all its states and outputs are NaN, never a silently wrong number (and `TerminateOnNaN`
+    stops training on it).
 
     Returns:
         `(x, children, schedule)`, the indices clamped as above.
     """
-    # Linear in the number of nodes: one scatter of every node's level, one gather per child.
+    # Linear in the number of nodes: one scatter of every entry's id, one gather per entry and per child.
     batch, nodes = ops.shape(children)[0], ops.shape(children)[1]  # from `children`: a JAX export's symbolic shapes agree
     child_ok = (children >= -1) & (children < nodes)  # (batch, nodes, K)
     sched_ok = (schedule >= -1) & (schedule < nodes)  # (batch, levels, width)
@@ -159,8 +159,9 @@ class TreeLayer(keras.layers.Layer):
             `children` `(batch, nodes, K)` int, each node's children's indices in its own tree,
             -1 where none; `schedule` `(batch, levels, width)` int, `schedule[b, l]` the nodes
             of tree `b` with height `l + 1`, padded with -1. A malformed tree (an index out of
-            range, a child not computed before its parent) raises a `ValueError` eagerly and
-            gives NaN states in a traced graph (see `_guard_tree_structure`).
+            range, a node scheduled twice, a child not computed before its parent) raises a
+            `ValueError` eagerly and gives NaN states in a traced graph (see
+            `_guard_tree_structure`).
         training: bool, Keras's; selects the loop on TensorFlow (above), not the result.
 
     Returns:
@@ -318,6 +319,7 @@ def _in_xla_context():
     except ImportError:  # pragma: no cover
         return False
     return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
 
 def _levels_in_blocks(cell, kernel, projected, states, children, entries, valid, slots):
     """Every slot's state after the level loop, for inference on TensorFlow (`predict`, SavedModel, TFLite).
