@@ -294,15 +294,17 @@ def test_seq2seq_from_a_pairs_file_trains_evaluates_and_exports(tmp_path, capsys
     from rnnzoo.app.cli import main
 
     rng = np.random.default_rng(0)
-    words = ["".join(rng.choice(list("abcdé"), size=rng.integers(1, 5))) for _ in range(60)]
+    words = [" ".join("".join(rng.choice(list("abcdé"), size=rng.integers(1, 5))) for _ in range(rng.integers(1, 3)))
+             for _ in range(60)]
     # An Anki-style file: a third (attribution) column, ignored.
     (tmp_path / "pairs.tsv").write_text("".join(f"{w}\t{w[::-1]}\tCC-BY 2.0\n" for w in words), encoding="utf-8")
-    done = rnnzoo("train", "seq2seq_fixed_context", "--pairs", "pairs.tsv", "--epochs", "1", "--units", "8",
-                  "--embedding-dim", "6", "--out", "run", "--quiet", cwd=tmp_path)
+    done = rnnzoo("train", "seq2seq_fixed_context", "--pairs", "pairs.tsv", "--split", "subword", "--max-tokens", "16",
+                  "--epochs", "1", "--units", "8", "--embedding-dim", "6", "--out", "run", "--quiet", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "jit_compile" not in done.stderr  # no "Model doesn't support `jit_compile=True`" warning
     model = keras.saving.load_model(str(tmp_path / "run" / "model.keras"))
-    assert (model.embedding_dim, model.hidden_dim) == (6, 8)
+    assert (model.embedding_dim, model.hidden_dim, model.split) == (6, 8, "subword")
+    assert len(model.source_tokenizer) <= 16 and any(len(piece) > 1 for piece in model.source_vocabulary)
     evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert evaluation["test_examples"] == 6 and 0 <= evaluation["exact_match"] <= 1
     done = rnnzoo("export", "run", "--format", "saved_model", "--format", "tflite", cwd=tmp_path)

@@ -59,6 +59,17 @@ def test_train_config_rejects_bad_hyperparameters(field, value, words):
     assert f"Received: {words}" in str(info.value)
 
 
+def test_train_config_takes_subwords_for_seq2seq_only(capsys, tmp_path):
+    runs.TrainConfig("seq2seq_attention", split="subword").validate(check_initializer=False)
+    with pytest.raises(ValueError, match=r"split='subword'.*seq2seq models; 'char_lm' splits into characters or words"):
+        runs.TrainConfig("char_lm", split="subword").validate(check_initializer=False)
+    with pytest.raises(ValueError, match=r"'character', 'word' or 'subword'. Received: split='bpe'"):
+        runs.TrainConfig("seq2seq_attention", split="bpe").validate(check_initializer=False)
+    assert main(["train", "char_lm", "--split", "subword", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "splits into characters or words" in err and "Traceback" not in err and not os.path.exists(tmp_path / "r")
+
+
 @pytest.mark.parametrize("value", ["inf", "nan", "-1", "0", "1e6"])
 def test_cli_rejects_bad_learning_rates(capsys, tmp_path, value):
     with pytest.raises(SystemExit) as info:  # argparse: non-finite or <= 0

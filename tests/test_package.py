@@ -121,6 +121,7 @@ LOOP_OWNERS = {
     "rnnzoo/recurrence.py", "rnnzoo/layers/recurrent.py", "rnnzoo/bptt.py", "rnnzoo/bptt_wiring.py",
     "rnnzoo/decoding/greedy.py", "rnnzoo/decoding/beam_search.py", "rnnzoo/layers/tree_layer.py",
     "rnnzoo/diagnostics/spectrum.py",
+    "rnnzoo/models/seq2seq/seq2seq_tokenizer.py",  # the subword cut: a loop over the pieces of words, no cell
 }
 
 

@@ -1,5 +1,6 @@
 """The Seq2Seq model: training learns, scheduled sampling, Keras contract, bad input, tasks."""
 
+import collections
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from rnnzoo.data import seq2seq_tasks
 from rnnzoo.models.seq2seq import MaskedSequenceCrossentropy, Seq2Seq, Tokenizer, build_vocabulary, exact_match
 from rnnzoo.models.seq2seq.seq2seq_plots import attention_matrix, plot_attention
+from rnnzoo.models.seq2seq.seq2seq_tokenizer import WORD_START
 
 
 def tiny_model(**kwargs):
@@ -166,6 +168,91 @@ def test_vocabularies_and_lengths_from_a_corpus():
     old = {**config, "source_characters": "ab", "target_characters": "cd", "split": "character"}
     del old["source_vocabulary"], old["target_vocabulary"]
     assert Seq2Seq.from_config(old).source_vocabulary == ["a", "b"]  # configs saved before word vocabularies
+
+
+def naive_byte_pair_pieces(texts, limit):
+    """Byte-pair encoding as defined: recount every pair after each merge (no bookkeeping)."""
+    words = collections.Counter(WORD_START + w for t in Tokenizer([], "word").split_texts(texts) for w in t)
+    characters = collections.Counter()
+    for word, n in words.items():
+        for c in word:
+            characters[c] += n
+    pieces = [c for c, _ in sorted(characters.items(), key=lambda kv: -kv[1])][:limit]
+    symbols = {word: list(word) for word in words}
+    while len(pieces) < limit:
+        pairs = collections.Counter()
+        for word, n in words.items():
+            for pair in zip(symbols[word], symbols[word][1:]):
+                pairs[pair] += n
+        if not pairs or max(pairs.values()) < 2:
+            break
+        best = min(pairs, key=lambda pair: (-pairs[pair], pair))
+        if best[0] + best[1] not in pieces:
+            pieces.append(best[0] + best[1])
+        for word, old in symbols.items():
+            new, i = [], 0
+            while i < len(old):
+                if tuple(old[i:i + 2]) == best:
+                    new.append(best[0] + best[1])
+                    i += 2
+                else:
+                    new.append(old[i])
+                    i += 1
+            symbols[word] = new
+    return pieces
+
+
+def greedy_cut(text, pieces):
+    """The subword rule written out: the word rule's words, each cut longest piece first."""
+    text = "".join(" " if c == WORD_START or c.isspace() else c for c in text)
+    cut = []
+    for word in Tokenizer([], "word").split_texts([text])[0]:
+        word, i = WORD_START + word, 0
+        while i < len(word):
+            size = next((n for n in range(len(word) - i, 0, -1) if word[i:i + n] in pieces), 1)
+            cut.append(word[i:i + size])
+            i += size
+    return cut
+
+
+def test_subword_pieces_are_byte_pair_encoding_and_the_cut_is_greedy():
+    rng = np.random.default_rng(0)
+    stems, endings = ["habl", "com", "viv", "cant", "trabaj", "escrib"], ["o", "as", "a", "amos", "áis", "an", "ar", ""]
+    corpus = [" ".join(rng.choice(stems) + rng.choice(endings) for _ in range(rng.integers(1, 6))) + rng.choice([".", "?", ""])
+              for _ in range(200)]
+    pieces = build_vocabulary(corpus, "subword", max_tokens=60)
+    assert pieces == naive_byte_pair_pieces(corpus, 56) and len(pieces) == 56
+    assert {WORD_START, WORD_START + "habl", WORD_START + "trabaj"} <= set(pieces)  # frequent stems are merged
+    uncapped = build_vocabulary(corpus, "subword")
+    assert uncapped == naive_byte_pair_pieces(corpus, 10**6) and set(pieces) < set(uncapped)
+    # x and y are too rare to be pieces; of the pairs seen 3 times, the smaller is merged first.
+    assert build_vocabulary(["ab ab ab xy"], "subword", min_frequency=2) == [WORD_START, "a", "b", "ab", WORD_START + "ab"]
+    tokenizer = Tokenizer(pieces, "subword")
+    texts = ["hablamos\u00a0y comáis", "", "  ", "¿Dónde vivo?", "escribo\tcantar\x0bx", "a\u2581b", "trabajan 😀!"]
+    assert tokenizer.split_texts(texts) == [greedy_cut(t, set(pieces)) for t in texts]
+    ids, truncated = tokenizer.encode(texts, max_tokens=30)
+    assert not truncated.any()
+    known = ["hablamos comáis", "", "escribo cantar", "hablo?", "vivan."]
+    assert tokenizer.decode(tokenizer.encode(known, max_tokens=30)[0]) == known  # spaces and punctuation restored
+    assert "<unk>" in tokenizer.decode(ids[-1:])[0]  # 😀 is no piece
+    for bad in (["a b"], ["a" + WORD_START], ["\u00a0"], ["<end>"]):
+        with pytest.raises(ValueError, match="without spaces"):
+            Tokenizer(bad, "subword")
+
+
+def test_seq2seq_on_subwords_from_a_corpus_round_trips(tmp_path):
+    sources = ["hablamos mucho", "comemos poco", "hablan mucho", "comen poco"] * 3
+    targets = ["we talk a lot", "we eat little", "they talk a lot", "they eat little"] * 3
+    model = Seq2Seq.from_corpus(sources, targets, "subword", max_tokens=24, embedding_dim=4, hidden_dim=4)
+    assert model.split == "subword" and len(model.source_vocabulary) <= 20
+    cut = model.source_tokenizer.split_texts(sources)
+    assert model.max_source_length == max(map(len, cut)) and max(map(len, cut)) < max(map(len, sources))
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.encode_source(sources[:4]), model.encode_source(sources[:4]))
+    assert loaded.translate(sources[:2]) == model.translate(sources[:2])
 
 
 @pytest.mark.tensorflow  # tf.data

@@ -392,12 +392,13 @@ def build_parser():
                         "e.g. identity:1.0 (IRNN, Le et al. 2015); the vanilla-cell models only")
     p.add_argument("--seed", type=int, default=defaults["seed"], help="weights, data and its order")
     p.add_argument("--patience", type=_positive(int), default=defaults["patience"], help="early-stopping patience (epochs)")
-    p.add_argument("--split", choices=["character", "word"], default=defaults["split"],
+    p.add_argument("--split", choices=["character", "word", "subword"], default=defaults["split"],
                    help="seq2seq models and char_lm: tokens are characters (default) or words (seq2seq: "
-                        "punctuation apart; char_lm: split at whitespace); vocabularies come from the training split")
+                        "punctuation apart; char_lm: split at whitespace); seq2seq models also subword (byte-pair "
+                        "pieces of words); vocabularies come from the training split")
     p.add_argument("--max-tokens", type=_positive(int), default=defaults["max_tokens"],
                    help="seq2seq models: the most vocabulary ids per side (4 special tokens included); "
-                        "rarer tokens become <unk>")
+                        "rarer tokens become <unk> (subword: default 4000)")
     p.add_argument("--distribute", choices=SUPPORTED_DISTRIBUTE, default=defaults["distribute"],
                    help="mirrored: tf.distribute (TensorFlow backend; MultiWorkerMirrored with TF_CONFIG); "
                         "data_parallel: keras.distribution.DataParallel (JAX backend)")

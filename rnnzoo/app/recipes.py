@@ -29,6 +29,9 @@ from rnnzoo import losses
 from rnnzoo.app.registry import RECIPES, TASKS, TREEBANK_FILES
 
 
+SUBWORD_MAX_TOKENS = 4000  # `split="subword"` without `max_tokens`: ids per side, special tokens included
+
+
 @dataclasses.dataclass
 class Data:
     """The three splits of a run's data, each `(inputs, targets)`, and what describes them.
@@ -152,6 +155,8 @@ def _translation_data(config):
 
     split = getattr(config, "split", None) or "character"
     max_tokens = getattr(config, "max_tokens", None)
+    if split == "subword" and max_tokens is None:
+        max_tokens = SUBWORD_MAX_TOKENS
     if config.data:
         pairs = list(zip(*read_pairs(config.data)))
         splits = [tuple(map(list, zip(*part))) for part in _file_splits(pairs, config.seed, "pairs", config.data)]
@@ -172,18 +177,17 @@ def _translation_data(config):
     if not source_vocabulary or not target_vocabulary:
         raise ValueError(f"The training pairs of {config.data!r} have empty sources or targets only. "
                          f"Received: {len(splits[0][0])} training pairs")
-    splitter = Tokenizer([], split)
-    # Length limits from the data: the longest source and target of every split, so nothing is
-    # truncated. Training batches are padded per batch (`Seq2Seq.dataset`, by length buckets); the
-    # validation and test arrays to the corpus's longest pair.
+    source_tokenizer, target_tokenizer = Tokenizer(source_vocabulary, split), Tokenizer(target_vocabulary, split)
+    # Length limits from the data: the longest source and target of every split in the model's
+    # tokens, so nothing is truncated. Training batches are padded per batch (`Seq2Seq.dataset`, by
+    # length buckets); the validation and test arrays to the corpus's longest pair.
     info = {
         "source_vocabulary": source_vocabulary,
         "target_vocabulary": target_vocabulary,
         "split": split,
-        "max_source_length": max(1, max(len(s) for part in splits for s in splitter.split_texts(part[0]))),
-        "max_target_length": max(1, max(len(t) for part in splits for t in splitter.split_texts(part[1]))),
+        "max_source_length": max(1, max(len(s) for part in splits for s in source_tokenizer.split_texts(part[0]))),
+        "max_target_length": max(1, max(len(t) for part in splits for t in target_tokenizer.split_texts(part[1]))),
     }
-    source_tokenizer, target_tokenizer = Tokenizer(source_vocabulary, split), Tokenizer(target_vocabulary, split)
 
     def encode(sources, targets):  # the model's tokenizers, padded to the corpus's longest pair
         source, _ = source_tokenizer.encode(list(sources), info["max_source_length"], pad_to=info["max_source_length"] + 1)

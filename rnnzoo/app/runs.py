@@ -70,11 +70,13 @@ class TrainConfig:
         distribute: None, "mirrored" (tf.distribute, TensorFlow backend) or "data_parallel"
             (keras.distribution, JAX backend).
         patience: int, early-stopping patience in epochs.
-        split: None, "character" or "word": the tokens of the seq2seq models and of `char_lm`
-            (None: characters; words: the seq2seq tokenizer separates punctuation, `char_lm`
-            splits at whitespace). For seq2seq, "word" (or `max_tokens`) builds the vocabularies
-            from the training split.
-        max_tokens: int or None, the seq2seq vocabularies' most ids (4 special tokens included).
+        split: None, "character", "word" or "subword": the tokens of the seq2seq models and of
+            `char_lm` (None: characters; words: the seq2seq tokenizer separates punctuation,
+            `char_lm` splits at whitespace; subword: byte-pair pieces of words, seq2seq models
+            only). For seq2seq, "word", "subword" (or `max_tokens`) builds the vocabularies from
+            the training split.
+        max_tokens: int or None, the seq2seq vocabularies' most ids (4 special tokens included;
+            with `split="subword"`, None means `recipes.SUBWORD_MAX_TOKENS`).
         sequence_length: int, steps per window of truncated BPTT (`char_lm` only).
     """
 
@@ -159,8 +161,12 @@ class TrainConfig:
         if self.distribute not in (None, *SUPPORTED_DISTRIBUTE):
             raise ValueError(f"`TrainConfig(distribute=...)` must be 'mirrored' (TensorFlow) or 'data_parallel' (JAX) "
                              f"or None. Received: distribute={self.distribute!r}")
-        if self.split not in (None, "character", "word"):
-            raise ValueError(f"`TrainConfig(split=...)` must be None, 'character' or 'word'. Received: split={self.split!r}")
+        if self.split not in (None, "character", "word", "subword"):
+            raise ValueError(f"`TrainConfig(split=...)` must be None, 'character', 'word' or 'subword'. "
+                             f"Received: split={self.split!r}")
+        if self.split == "subword" and "translation" not in recipe.task_kinds:
+            raise ValueError(f"`TrainConfig(split='subword')` applies to the seq2seq models; {self.model!r} splits "
+                             f"into characters or words. Received: split={self.split!r}")
         if self.max_tokens is not None and (isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int)
                                             or self.max_tokens <= 4):
             raise ValueError(f"`TrainConfig(max_tokens=...)` must be None or an integer > 4 (the 4 special tokens "

@@ -21,7 +21,9 @@ SavedModel with these signatures (stock TensorFlow ops only, no custom ops):
 `export_decoder` writes the `greedy` or `beam_search` token signature alone, from either
 backend, as a SavedModel, TFLite (builtin ops only) or ONNX, with the vocabularies beside it
 (`<path>.vocabulary.json`: the string signatures do not convert to TFLite or ONNX, so a client
-maps tokens to ids with that file, as `Seq2Seq.encode_source` does).
+maps tokens to ids with that file, as `Seq2Seq.encode_source` does; its `"split"` names the rule,
+`rnnzoo.models.seq2seq.seq2seq_tokenizer` says what each rule does, subword's longest-piece cut
+included).
 """
 
 import os

@@ -69,14 +69,14 @@ def _check_vocabulary(name, value):
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
 class Seq2Seq(OrderedDatasetFit, keras.Model):
-    """Encoder-decoder over characters or words: fixed context (`attention=False`) or Bahdanau attention.
+    """Encoder-decoder over characters, words or subwords: fixed context (`attention=False`) or Bahdanau attention.
 
     Args:
         source_vocabulary: list of str, the source tokens (a str is read as its characters);
             anything else is `<unk>`. `Seq2Seq.from_corpus` builds it from training text.
         target_vocabulary: list of str, the target tokens.
-        split: `"character"` (default) or `"word"`, how both tokenizers split text (see
-            `rnnzoo.models.seq2seq.seq2seq_tokenizer`).
+        split: `"character"` (default), `"word"` or `"subword"`, how both tokenizers split text
+            (see `rnnzoo.models.seq2seq.seq2seq_tokenizer`).
         embedding_dim: int, size of the token embeddings.
         hidden_dim: int, size of each encoder direction's state and of the decoder state.
         attention: bool. True: the decoder attends over the annotations `h(j)` (Bahdanau et
@@ -442,7 +442,8 @@ class Seq2Seq(OrderedDatasetFit, keras.Model):
 
         Args:
             sources, targets: lists of str, the training pairs (not the test pairs).
-            split: `"character"` or `"word"`.
+            split: `"character"`, `"word"` or `"subword"` (byte-pair pieces learned from the
+                pairs: give `max_tokens`).
             max_tokens: int or None, the most ids per side, the 4 special tokens included
                 (`build_vocabulary`).
             min_frequency: int, tokens seen fewer times are `<unk>`.
@@ -460,9 +461,10 @@ class Seq2Seq(OrderedDatasetFit, keras.Model):
             if not vocabulary:
                 raise ValueError(f"`Seq2Seq.from_corpus`: the {name} hold no token seen at least min_frequency times. "
                                  f"Received: {len(sources)} pairs, min_frequency={min_frequency}")
-        splitter = Tokenizer([], split)
-        kwargs.setdefault("max_source_length", length_limit(map(len, splitter.split_texts(sources)), length_percentile))
-        kwargs.setdefault("max_target_length", length_limit(map(len, splitter.split_texts(targets)), length_percentile))
+        for key, vocabulary, texts in (("max_source_length", source_vocabulary, sources),
+                                       ("max_target_length", target_vocabulary, targets)):
+            if key not in kwargs:  # lengths in the model's own tokens (subword pieces depend on the vocabulary)
+                kwargs[key] = length_limit(map(len, Tokenizer(vocabulary, split).split_texts(texts)), length_percentile)
         return cls(source_vocabulary, target_vocabulary, split, **kwargs)
 
     def translate(self, texts, method="greedy", beam_width=4, length_penalty=0.6, return_details=False):
