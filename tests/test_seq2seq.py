@@ -230,6 +230,10 @@ def test_subword_pieces_are_byte_pair_encoding_and_the_cut_is_greedy():
     tokenizer = Tokenizer(pieces, "subword")
     texts = ["hablamos\u00a0y comáis", "", "  ", "¿Dónde vivo?", "escribo\tcantar\x0bx", "a\u2581b", "trabajan 😀!"]
     assert tokenizer.split_texts(texts) == [greedy_cut(t, set(pieces)) for t in texts]
+    import tensorflow as tf  # bytes that are not UTF-8 (a SavedModel's string input) become U+FFFD
+
+    cut = tokenizer.split_text(tf.constant([b"habl\x80amos"])).to_list()[0]
+    assert [p.decode("utf-8") for p in cut] == greedy_cut("habl\ufffdamos", set(pieces))
     ids, truncated = tokenizer.encode(texts, max_tokens=30)
     assert not truncated.any()
     known = ["hablamos comáis", "", "escribo cantar", "hablo?", "vivan."]

@@ -128,6 +128,7 @@ class Tokenizer:
         if self.split == "character":
             return tf.strings.unicode_split(text, "UTF-8", errors="replace")
         if self.split == "subword":  # WORD_START and whatever `str.isspace` calls space separate
+            text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")  # bad bytes: U+FFFD
             text = tf.strings.regex_replace(text, _SUBWORD_SEPARATORS, " ")
         text = tf.strings.regex_replace(text, _SEPARATORS, " ")
         text = tf.strings.regex_replace(text, _PUNCTUATION, r" \1 ")
@@ -247,8 +248,13 @@ class Tokenizer:
             if self.split not in _SPLIT_FUNCTIONS:
                 _SPLIT_FUNCTIONS[self.split] = tf.function(self.split_text, input_signature=[tf.TensorSpec((None,), tf.string)])
             function = _SPLIT_FUNCTIONS[self.split]
-        pieces = function(tf.constant(texts, tf.string) if texts else tf.constant([], tf.string))
-        return [[p.decode("utf-8") for p in row] for row in pieces.to_list()]
+        rows = []
+        # In chunks: the subword cut loops until the word with the most pieces of a call is cut.
+        for start in range(0, max(len(texts), 1), 1000):
+            chunk = texts[start:start + 1000]
+            pieces = function(tf.constant(chunk, tf.string) if chunk else tf.constant([], tf.string))
+            rows += [[p.decode("utf-8") for p in row] for row in pieces.to_list()]
+        return rows
 
     def encode(self, texts, max_tokens, pad_to=None):
         """Strings -> `(ids (batch, pad_to or longest) int32, truncated (batch,) bool)`: at most
