@@ -132,9 +132,9 @@ class Tokenizer:
             text = tf.strings.regex_replace(text, _SUBWORD_SEPARATORS, " ")
         text = tf.strings.regex_replace(text, _SEPARATORS, " ")
         text = tf.strings.regex_replace(text, _PUNCTUATION, r" \1 ")
-        if self.split == "word":
-            return tf.strings.split(text)
         words = tf.strings.split(text)
+        if self.split == "word":
+            return words
         return words.with_flat_values(self._cut_words(WORD_START + words.flat_values)).merge_dims(1, 2)
 
     def _cut_words(self, words):
@@ -142,9 +142,9 @@ class Tokenizer:
         left, the longest piece of the vocabulary, or one character if none starts there."""
         import tensorflow as tf
 
-        num_chars = tf.strings.length(words, unit="UTF8_CHAR")
         if not self.vocabulary:
             return tf.strings.unicode_split(words, "UTF-8", errors="replace")
+        num_chars = tf.strings.length(words, unit="UTF8_CHAR")
         sizes = tf.range(self._longest_piece, 0, -1, dtype=tf.int32)  # candidate lengths, longest first
         tiled = tf.tile(words[:, None], [1, self._longest_piece])
         lookup = self.lookup()
