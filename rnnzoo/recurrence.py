@@ -461,27 +461,34 @@ def _chunk_loop(run_chunk, init_flat, xs_chunks, chunk, sizes, needed, constants
 
     def level(k, first, carry_flat, x_block, constants_flat):
         """Loop `k` over its `sizes[k]` blocks, from chunk `first`: (carry, checkpoints, chunks run)."""
+        innermost = k == depth - 1  # one chunk per iteration: the chunks run are the iterations
+        if stop_flat is None:  # the blocks that hold steps, counted before the loop
+            limit = tf.minimum(sizes[k], (needed - first + spans[k] - 1) // spans[k])
+
         def body(i, carry_flat, buffers, ran, constants_flat):
             x_i = [tf.gather(x, i) for x in x_block]
             start = first + i * spans[k]
-            if k == depth - 1:  # one chunk; its checkpoint is the carry it starts from
+            if innermost:  # one chunk; its checkpoint is the carry it starts from
                 checkpoints = carry_flat
-                carry_flat, block_ran = run_chunk(carry_flat, x_i, start * chunk, constants_flat), 1
+                carry_flat = run_chunk(carry_flat, x_i, start * chunk, constants_flat)
             else:
                 carry_flat, checkpoints, block_ran = level(k + 1, start, carry_flat, x_i, constants_flat)
+                ran = ran + block_ran
             buffers = [write(b, rows[k], i, c) for b, c in zip(buffers, checkpoints)]
-            return i + 1, [tf.convert_to_tensor(c) for c in carry_flat], buffers, ran + block_ran, constants_flat
+            return i + 1, [tf.convert_to_tensor(c) for c in carry_flat], buffers, ran, constants_flat
 
         def cond(i, carry_flat, buffers, ran, constants_flat):  # the blocks before ran whole, and more to run
-            return tf.logical_and(tf.logical_and(i < sizes[k], tf.equal(ran, i * spans[k])),
-                                  go_on(first + i * spans[k], carry_flat))
+            if stop_flat is None:  # LiteRT evaluates the condition once per iteration: one op
+                return i < limit
+            more = i < sizes[k] if innermost else tf.logical_and(i < sizes[k], tf.equal(ran, i * spans[k]))
+            return tf.logical_and(more, go_on(first + i * spans[k], carry_flat))
 
-        _, carry_flat, buffers, ran, _ = tf.while_loop(
+        i, carry_flat, buffers, ran, _ = tf.while_loop(
             cond, body, (tf.constant(0), carry_flat, empty[k], tf.constant(0), constants_flat),
             shape_invariants=(tf.TensorShape([]), any_batch(carry_flat), any_batch(empty[k], depth - k),
                               tf.TensorShape([]), any_batch(constants_flat)),
         )
-        return carry_flat, buffers, ran
+        return carry_flat, buffers, i if innermost else ran
 
     final_flat, checkpoints, ran = level(0, tf.constant(0), init_flat, xs_nested, constants_flat)
     checkpoints = [tf.reshape(c, tf.concat([[-1], tf.shape(c)[depth:]], 0)) for c in checkpoints]
