@@ -442,11 +442,9 @@ def _chunk_loop(run_chunk, init_flat, xs_chunks, chunk, sizes, needed, constants
         here = tf.reshape(tf.equal(rows, i), [-1] + [1] * len(value.shape))
         return tf.where(here, tf.expand_dims(value, 0), buffer)
 
-    def go_on(index, carry_flat):  # whether chunk `index` runs: it holds steps, and no stop yet
-        more = index < needed
-        if stop_flat is None:
-            return more
-        return tf.logical_and(more, tf.logical_or(tf.equal(index, 0), tf.logical_not(stop_flat(carry_flat))))
+    def go_on(index, carry_flat):  # with `stop`: whether chunk `index` runs (it holds steps, and no stop yet)
+        return tf.logical_and(index < needed,
+                              tf.logical_or(tf.equal(index, 0), tf.logical_not(stop_flat(carry_flat))))
 
     def any_batch(tensors, axis=0):  # a step may lose the batch's static size (e.g. through a reshape)
         return [tf.TensorShape(t.shape[:axis] + [None] + t.shape[axis + 1:]) if (t.shape.rank or 0) > axis
