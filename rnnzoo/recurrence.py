@@ -223,10 +223,10 @@ def _pack_ys(y, ys_flat, xs_flat):
 #    `n` blocks of `n` groups of GROUP chunks, `n` from the length, `_loop_sizes`) run the CHUNK
 #    steps of a chunk unrolled and record the carry at the start of each chunk. The steps are not
 #    masked (no select per step: a quarter fewer LiteRT ops per step): only the last chunk that
-#    runs can hold steps past `time`, no checkpoint follows it, and the final carry is that chunk
-#    run again, masked, from its checkpoint. The checkpoints: the innermost loop in a `(GROUP, batch, ...)` buffer, each loop
-#    above, once per iteration, the buffer of the loop it runs in its own (`(n, GROUP, ...)`,
-#    then `(n, n, GROUP, ...)`).
+#    runs can hold steps past `time`, no checkpoint follows it, and the final carry is that
+#    chunk's steps run again from its checkpoint, one per iteration of a loop. The checkpoints:
+#    the innermost loop in a `(GROUP, batch, ...)` buffer, each loop above, once per iteration,
+#    the buffer of the loop it runs in its own (`(n, GROUP, ...)`, then `(n, n, GROUP, ...)`).
 # 2. The chunks are then replayed side by side, as one batch of `num_chunks * batch` rows started
 #    from those checkpoints: CHUNK unrolled steps, no loop, outputs stacked once. The same step on
 #    the same carries gives the same outputs (as one batched product).
@@ -239,11 +239,12 @@ def _pack_ys(y, ys_flat, xs_flat):
 # 4 rows per step for the innermost buffer, about n / 4 for each of the two above (n = 6 at
 # T = 4000, 12 at T = 16000), where one buffer of all chunks written once per group cost T / 512
 # (31 rows per step at T = 16000; 125 for `generate`'s chunks of 4: bench/RESULTS.md). The inputs
-# are padded to a multiple of CHUNK * GROUP * n * n steps. The graph holds 3 * CHUNK copies of the step
-# (pass 1, the final chunk again, the replay):
-# CHUNK = 8 rather than 16 halves the export and conversion time (ONNX above all) for the same
-# per-step time in LiteRT at batch 1 (bench/RESULTS.md). When the outputs are not used
-# (`return_sequences=False`), graph pruning drops step 2.
+# are padded to a multiple of CHUNK * GROUP * n * n steps. The graph holds 2 * CHUNK + 1 copies of
+# the step (pass 1, the replay, the final chunk's loop; 3 * CHUNK when that chunk ran again unrolled
+# and masked: a third more to trace, export and convert). CHUNK = 8 rather than 16 halves the
+# export and conversion time (ONNX above all) for the same per-step time in LiteRT at batch 1
+# (bench/RESULTS.md). When the outputs are not used (`return_sequences=False`), graph pruning
+# drops step 2.
 # The step must treat axis 0 of the carry and of `x_t` as a batch of independent rows and close
 # over no tensor with that batch axis (per-example constants go in the carry, or in `constants`).
 
@@ -293,32 +294,28 @@ def _replay_scan(step, init, xs, reverse, chunk=None, group=None, constants=None
         rows = [_rows(x, chunk) for x in x_chunk_flat]
         return [tree.pack_sequence_as(xs, [r[j] for r in rows]) for j in range(chunk)]
 
-    def run_chunk(carry_flat, x_chunk_flat, start, constants_flat, masked=True):
-        # Pass 1: `chunk` steps of one row of chunks; `masked`: steps past the end keep the carry.
+    def run_chunk(carry_flat, x_chunk_flat, constants_flat):  # pass 1: `chunk` steps of one row of chunks
         carry = tree.pack_sequence_as(init, carry_flat)
         pass_constants = tree.pack_sequence_as(constants, constants_flat)
-        valid = _rows(ops.less(start + ops.arange(chunk, dtype="int32"), num_steps), chunk) if masked else None
-        for j, x_t in enumerate(steps_of(x_chunk_flat)):
+        for x_t in steps_of(x_chunk_flat):
             new_carry, _ = step(carry, x_t, pass_constants)
-            carry = tree.pack_sequence_as(init, [
-                ops.where(valid[j], ops.cast(new, old.dtype), old) if masked else ops.cast(new, old.dtype)
-                for new, old in zip(tree.flatten(new_carry), tree.flatten(carry))
-            ])
+            carry = tree.pack_sequence_as(init, [ops.cast(new, old.dtype) for new, old in
+                                                 zip(tree.flatten(new_carry), tree.flatten(carry))])
         return tree.flatten(carry)
 
     stop_flat = None if stop is None else (lambda carry_flat: stop(tree.pack_sequence_as(init, carry_flat)))
     constants_flat = [ops.convert_to_tensor(c) for c in tree.flatten(constants)]
-    # Unmasked in the loop (no select per step): only the last chunk that runs can hold steps past
-    # the end, and no checkpoint comes after it; the final carry is that chunk run again, masked,
-    # from its checkpoint (one chunk, not in the replay: a model that uses only the final carry
-    # still drops the replay).
-    unmasked = lambda *args: run_chunk(*args, masked=False)  # noqa: E731
-    final_flat, checkpoints, ran = _chunk_loop(unmasked, init_flat, xs_chunks, chunk, sizes, needed,
+    # No select per step in the loop: only the last chunk that runs can hold steps past the end,
+    # and no checkpoint comes after it. The final carry is that chunk's steps run again from its
+    # checkpoint, one per iteration of a loop (one more copy of the step, not `chunk`; not in the
+    # replay: a model that uses only the final carry still drops the replay).
+    final_flat, checkpoints, ran = _chunk_loop(run_chunk, init_flat, xs_chunks, chunk, sizes, needed,
                                                constants_flat, stop_flat)
     last_ran = needed if stop is None else ran  # from the shapes where it can be (XLA)
     last = ops.maximum(last_ran - 1, 0)
-    redone = run_chunk([ops.take(c, last, axis=0) for c in checkpoints],
-                       [ops.take(x, last, axis=0) for x in xs_chunks], last * chunk, constants_flat)
+    redone = _steps_of_a_chunk(step, init, xs, [ops.take(c, last, axis=0) for c in checkpoints],
+                               [ops.take(x, last, axis=0) for x in xs_chunks],
+                               ops.minimum(num_steps - last * chunk, chunk), constants_flat, constants)
     final_flat = [ops.where(last_ran > 0, r, c) for r, c in zip(redone, init_flat)]  # 0 steps: the initial carry
     final = tree.pack_sequence_as(init, final_flat)
     # The replay below needs a chunk (of padding, for 0 steps). Without `stop` all needed chunks
@@ -381,6 +378,28 @@ def _rows(x, num, axis=0):
     return ops.unstack(x, num=num, axis=axis)
 
 
+def _steps_of_a_chunk(step, init, xs, carry_flat, x_chunk_flat, count, constants_flat, constants):
+    """`step` over the first `count` steps of one chunk (`(chunk, batch, ...)` inputs), one per loop iteration."""
+    pass_constants = tree.pack_sequence_as(constants, constants_flat)
+
+    def cond(j, carry_flat):
+        return j < count
+
+    def body(j, carry_flat):
+        x_t = tree.pack_sequence_as(xs, [ops.take(x, j, axis=0) for x in x_chunk_flat])
+        new_carry, _ = step(tree.pack_sequence_as(init, carry_flat), x_t, pass_constants)
+        return j + 1, [ops.cast(new, old.dtype) for new, old in zip(tree.flatten(new_carry), carry_flat)]
+
+    loop_vars = (ops.convert_to_tensor(0, "int32"), carry_flat)
+    if keras.backend.backend() != "tensorflow":
+        return ops.while_loop(cond, body, loop_vars)[1]
+    import tensorflow as tf
+
+    # A step may lose the batch's static size (e.g. through a reshape).
+    invariants = [tf.TensorShape([None] + c.shape[1:]) if c.shape.rank else c.shape for c in carry_flat]
+    return tf.while_loop(cond, body, loop_vars, shape_invariants=(tf.TensorShape([]), invariants))[1]
+
+
 def _loop_sizes(num_chunks, group):
     """The sizes of pass 1's nested loops over `num_chunks` chunks, outermost first.
 
@@ -416,18 +435,15 @@ def _chunk_loop(run_chunk, init_flat, xs_chunks, chunk, sizes, needed, constants
     """
     if keras.backend.backend() != "tensorflow":
         # Every chunk runs (`stop` only saves time, so it is not needed; the carries of chunks
-        # past the last needed one are not used). The chunk's first step is counted in the carry:
-        # a scanned index vector would export from JAX as an integer `dynamic_slice` that the
-        # TFLite converter rejects.
-        def chunk_body(carry, x_chunk_flat):
-            start, carry_flat = carry
-            return (start + chunk, run_chunk(carry_flat, x_chunk_flat, start, constants_flat)), carry_flat
+        # past the last needed one are not used).
+        def chunk_body(carry_flat, x_chunk_flat):
+            return run_chunk(carry_flat, x_chunk_flat, constants_flat), carry_flat
 
-        def group_body(carry, x_group_flat):
-            return ops.scan(chunk_body, carry, x_group_flat)
+        def group_body(carry_flat, x_group_flat):
+            return ops.scan(chunk_body, carry_flat, x_group_flat)
 
         xs_groups = [ops.reshape(x, tuple(sizes) + tuple(ops.shape(x)[1:])) for x in xs_chunks]
-        (_, final_flat), checkpoints = ops.scan(group_body, (ops.convert_to_tensor(0, "int32"), init_flat), xs_groups)
+        final_flat, checkpoints = ops.scan(group_body, init_flat, xs_groups)
         checkpoints = [ops.reshape(c, (-1,) + tuple(ops.shape(c)[2:])) for c in checkpoints]
         return final_flat, checkpoints, needed
 
@@ -465,12 +481,11 @@ def _chunk_loop(run_chunk, init_flat, xs_chunks, chunk, sizes, needed, constants
 
         def body(i, carry_flat, buffers, ran, constants_flat):
             x_i = [tf.gather(x, i) for x in x_block]
-            start = first + i * spans[k]
             if innermost:  # one chunk; its checkpoint is the carry it starts from
                 checkpoints = carry_flat
-                carry_flat = run_chunk(carry_flat, x_i, start * chunk, constants_flat)
+                carry_flat = run_chunk(carry_flat, x_i, constants_flat)
             else:
-                carry_flat, checkpoints, block_ran = level(k + 1, start, carry_flat, x_i, constants_flat)
+                carry_flat, checkpoints, block_ran = level(k + 1, first + i * spans[k], carry_flat, x_i, constants_flat)
                 ran = ran + block_ran
             buffers = [write(b, rows[k], i, c) for b, c in zip(buffers, checkpoints)]
             return i + 1, [tf.convert_to_tensor(c) for c in carry_flat], buffers, ran, constants_flat

@@ -35,7 +35,7 @@ import tempfile
 import keras
 
 from rnnzoo.export.converters import check_format, convert_on_tensorflow, to_tflite
-from rnnzoo.export.saved_model import _check_target, _guarded, write_saved_model
+from rnnzoo.export.saved_model import _check_target, _guarded, export_archive, write_saved_model
 from rnnzoo.export.vocabulary import write_vocabulary_file
 from rnnzoo.models.language_model import OOV_TOKEN, PAD, SEPARATORS, UNK
 
@@ -94,7 +94,7 @@ def write_vocabulary(model, path):
 def _write_string_saved_model(model, path):
     import tensorflow as tf
 
-    archive = keras.export.ExportArchive()
+    archive = export_archive()
     archive.track(model.tokenizer)  # its lookup table
     archive.add_endpoint(
         "generate", lambda prompt, num_steps, temperature, seed: generate_in_graph(model, prompt, num_steps,

@@ -43,6 +43,40 @@ def _check_target(path, name):
         )
 
 
+def _traced_as_saved():
+    """A context in which `tf.function`s trace as `tf.saved_model.save` (default options) traces them.
+
+    TensorFlow keys a function's traces by the save context's variable policy, so a function
+    traced before `save` (by `ExportArchive`'s search for variables, or for a signature) is
+    traced again inside it: twice the tracing, most of the time of exporting a loop. Traced in
+    this context, `save` finds the trace. The context is TensorFlow's private `save_context`;
+    should it move, exports stay correct and trace twice.
+    """
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.saved_model import save_context
+    except ImportError:
+        return contextlib.nullcontext()
+    if save_context.in_save_context():
+        return contextlib.nullcontext()
+    return save_context.save_context(tf.saved_model.SaveOptions())
+
+
+def export_archive():
+    """A `keras.export.ExportArchive` that traces each endpoint once (see `_traced_as_saved`), not twice."""
+    archive = keras.export.ExportArchive()
+    find_variables = getattr(archive, "_filter_and_track_resources", None)  # where Keras traces, before `save`
+    if find_variables is not None:
+
+        def traced_as_saved():
+            with _traced_as_saved():
+                find_variables()
+
+        archive._filter_and_track_resources = traced_as_saved
+    return archive
+
+
 def default_input_signature(model):
     """The `tf.TensorSpec` structure of a functional model's inputs (batch and `None` axes dynamic).
 
@@ -369,7 +403,7 @@ def write_saved_model(path, model, endpoints, *, name="to_saved_model", track=()
     import tensorflow as tf
 
     if keras.backend.backend() == "tensorflow":
-        archive = keras.export.ExportArchive()
+        archive = export_archive()
         # The model is not `track`ed: its weights are found through the endpoints, and tracking a
         # subclassed model with dict inputs makes TensorFlow trace a default signature it cannot call.
         for layer in track:
@@ -396,7 +430,8 @@ def write_saved_model(path, model, endpoints, *, name="to_saved_model", track=()
         input_signature = _with_constant_dims(input_signature, polymorphic_shapes)
         function = _jax_endpoint(variables, module.keras_variables, fn, input_signature, list(polymorphic_shapes))
         setattr(module, signature, function)
-        signatures[signature] = function.get_concrete_function()
+        with _traced_as_saved():
+            signatures[signature] = function.get_concrete_function()
     tf.saved_model.save(module, path, signatures=signatures)
     return path
 
@@ -433,7 +468,7 @@ def to_saved_model(model, path, *, input_signature=None, polymorphic_shapes=None
     if keras.backend.backend() == "tensorflow" and isinstance(model, keras.Model) and not _is_subclassed(model):
         # What `model.export` writes (the model tracked, its call as `serve`, also `serving_default`),
         # with the size guard of `write_saved_model` around the call.
-        archive = keras.export.ExportArchive()
+        archive = export_archive()
         archive.track(model)
         archive.add_endpoint("serve", _guarded(serve, list(input_signature)), input_signature=list(input_signature))
         archive.write_out(path, verbose=False)

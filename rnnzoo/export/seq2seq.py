@@ -32,7 +32,7 @@ import tempfile
 import keras
 
 from rnnzoo.export.converters import check_format, convert_on_tensorflow, to_onnx, to_tflite
-from rnnzoo.export.saved_model import _check_target, _guarded, write_saved_model
+from rnnzoo.export.saved_model import _check_target, _guarded, export_archive, write_saved_model
 from rnnzoo.export.vocabulary import write_vocabulary_file
 from rnnzoo.models.seq2seq.seq2seq_tokenizer import END, PAD, START, UNK
 
@@ -86,7 +86,7 @@ def export_translator(model, path, *, beam_width=4, length_penalty=0.6):
     import tensorflow as tf
 
     source_tokenizer, target_tokenizer = model.source_tokenizer, model.target_tokenizer
-    archive = keras.export.ExportArchive()
+    archive = export_archive()
     # The model is not `track`ed: its weights are found through the endpoints, and tracking a
     # subclassed model with dict inputs makes TensorFlow trace a default signature it cannot call.
     # The lookup table is a resource the SavedModel must hold.
