@@ -138,6 +138,14 @@ def test_train_evaluate_export_predict(trained_run):
         outputs[artifact] = np.load(out)
     a, b, c = outputs.values()
     assert a.shape == (2, 9, 2) and np.abs(a - b).max() <= 1e-5 and np.abs(a - c).max() <= 1e-5
+    # A `.tflite` or `.onnx` file runs without Keras or TensorFlow (a fraction of a second, not an import of TF).
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys; from rnnzoo.app.cli import main\n"
+         "for f in sys.argv[1:]: assert main(['predict', f, '--input', 'x.npy']) == 0\n"
+         "print(sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'tensorflow', 'jax'}))",
+         "exports/vanilla_tagger/1.tflite", "exports/vanilla_tagger/1.onnx"],
+        capture_output=True, text=True, cwd=root, env=ENV, timeout=120)
+    assert loaded.returncode == 0 and loaded.stdout.strip().endswith("[]"), (loaded.stdout[-500:], loaded.stderr[-2000:])
 
     np.save(root / "bad.npy", np.zeros((2, 9, 3), "float32"))
     done = rnnzoo("predict", "exports/vanilla_tagger/1.tflite", "--input", "bad.npy", cwd=root)

@@ -252,11 +252,11 @@ def _predict(args):
     import numpy as np
 
     inputs = _read_input(args.input)
-    _import_keras()
-    from rnnzoo.export import run_artifact
-
     if not os.path.exists(args.artifact):
         raise FileNotFoundError(f"No exported artifact at {args.artifact!r}: pass a SavedModel directory or a .tflite file.")
+    if os.path.isdir(args.artifact):  # a SavedModel: TensorFlow (a `.tflite` or `.onnx` file runs without it)
+        _import_keras()
+    from rnnzoo.export.artifacts import run_artifact
     try:
         outputs = run_artifact(args.artifact, inputs)
     except Exception as error:  # TensorFlow / LiteRT errors from a corrupt or half-written artifact

@@ -14,42 +14,32 @@ only inside functions: `import rnnzoo.export` works without it.
 * `rnnzoo.export.matrix`: every zoo entry in every format (the README's export matrix).
 """
 
-from rnnzoo.export.artifacts import load_artifact, load_inputs, run_artifact, run_artifact_in_fresh_process
-from rnnzoo.export.converters import (
-    QUANTIZATIONS,
-    onnx_ops,
-    quantized_weights,
-    tflite_ops,
-    to_onnx,
-    to_tflite,
-)
-from rnnzoo.export.language_model import export_language_model
-from rnnzoo.export.parity import ParityReport, parity_report
-from rnnzoo.export.runs import FORMATS, export_model
-from rnnzoo.export.saved_model import to_saved_model
-from rnnzoo.export.tree_classifier import export_tree_classifier
-from rnnzoo.export.seq2seq import export_decoder, export_decoder_tflite, export_greedy_tflite, export_translator
+import importlib
 
-__all__ = [
-    "FORMATS",
-    "QUANTIZATIONS",
-    "ParityReport",
-    "export_decoder",
-    "export_decoder_tflite",
-    "export_language_model",
-    "export_greedy_tflite",
-    "export_model",
-    "export_translator",
-    "export_tree_classifier",
-    "load_artifact",
-    "load_inputs",
-    "onnx_ops",
-    "parity_report",
-    "quantized_weights",
-    "run_artifact",
-    "run_artifact_in_fresh_process",
-    "tflite_ops",
-    "to_onnx",
-    "to_saved_model",
-    "to_tflite",
-]
+# Each public name and its module, imported on first use: `rnnzoo.export.artifacts` (what
+# `rnnzoo predict` runs a `.tflite` or `.onnx` file with) then loads without Keras or TensorFlow.
+_MODULES = {
+    "artifacts": ("load_artifact", "load_inputs", "run_artifact", "run_artifact_in_fresh_process"),
+    "converters": ("QUANTIZATIONS", "onnx_ops", "quantized_weights", "tflite_ops", "to_onnx", "to_tflite"),
+    "language_model": ("export_language_model",),
+    "parity": ("ParityReport", "parity_report"),
+    "runs": ("FORMATS", "export_model"),
+    "saved_model": ("to_saved_model",),
+    "tree_classifier": ("export_tree_classifier",),
+    "seq2seq": ("export_decoder", "export_decoder_tflite", "export_greedy_tflite", "export_translator"),
+}
+_MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'rnnzoo.export' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"rnnzoo.export.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
