@@ -33,7 +33,12 @@ _MODULE_OF = {name: module for module, names in _MODULES.items() for name in nam
 __all__ = sorted(_MODULE_OF)
 
 
+_SUBMODULES = (*_MODULES, "matrix", "vocabulary")
+
+
 def __getattr__(name):
+    if name in _SUBMODULES:  # `rnnzoo.export.converters` after `import rnnzoo.export`
+        return importlib.import_module(f"rnnzoo.export.{name}")
     if name not in _MODULE_OF:
         raise AttributeError(f"module 'rnnzoo.export' has no attribute {name!r}")
     value = getattr(importlib.import_module(f"rnnzoo.export.{_MODULE_OF[name]}"), name)

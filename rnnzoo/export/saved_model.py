@@ -50,17 +50,19 @@ def _traced_as_saved():
     traced before `save` (by `ExportArchive`'s search for variables, or for a signature) is
     traced again inside it: twice the tracing, most of the time of exporting a loop. Traced in
     this context, `save` finds the trace. The context is TensorFlow's private `save_context`;
-    should it move, exports stay correct and trace twice.
+    should it move, exports stay correct and trace twice. Not under a distribution strategy
+    (whose variables a save context changes), nor inside a save.
     """
     import tensorflow as tf
 
     try:
         from tensorflow.python.saved_model import save_context
-    except ImportError:
+
+        if save_context.in_save_context() or tf.distribute.has_strategy():
+            return contextlib.nullcontext()
+        return save_context.save_context(tf.saved_model.SaveOptions())
+    except (ImportError, AttributeError):
         return contextlib.nullcontext()
-    if save_context.in_save_context():
-        return contextlib.nullcontext()
-    return save_context.save_context(tf.saved_model.SaveOptions())
 
 
 def export_archive():
