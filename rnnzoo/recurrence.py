@@ -315,7 +315,8 @@ def _replay_scan(step, init, xs, reverse, chunk=None, group=None, constants=None
     last = ops.maximum(last_ran - 1, 0)
     redone = _steps_of_a_chunk(step, init, xs, [ops.take(c, last, axis=0) for c in checkpoints],
                                [ops.take(x, last, axis=0) for x in xs_chunks],
-                               ops.minimum(num_steps - last * chunk, chunk), constants_flat, constants)
+                               ops.minimum(num_steps - last * chunk, chunk),
+                               tree.pack_sequence_as(constants, constants_flat))
     final_flat = [ops.where(last_ran > 0, r, c) for r, c in zip(redone, init_flat)]  # 0 steps: the initial carry
     final = tree.pack_sequence_as(init, final_flat)
     # The replay below needs a chunk (of padding, for 0 steps). Without `stop` all needed chunks
@@ -378,16 +379,18 @@ def _rows(x, num, axis=0):
     return ops.unstack(x, num=num, axis=axis)
 
 
-def _steps_of_a_chunk(step, init, xs, carry_flat, x_chunk_flat, count, constants_flat, constants):
-    """`step` over the first `count` steps of one chunk (`(chunk, batch, ...)` inputs), one per loop iteration."""
-    pass_constants = tree.pack_sequence_as(constants, constants_flat)
+def _steps_of_a_chunk(step, init, xs, carry_flat, x_chunk_flat, count, constants):
+    """`step(carry, x_t, constants)` over the first `count` steps of a chunk's `(chunk, batch, ...)` inputs.
+
+    One step per iteration of a loop: one copy of the step in the graph.
+    """
 
     def cond(j, carry_flat):
         return j < count
 
     def body(j, carry_flat):
         x_t = tree.pack_sequence_as(xs, [ops.take(x, j, axis=0) for x in x_chunk_flat])
-        new_carry, _ = step(tree.pack_sequence_as(init, carry_flat), x_t, pass_constants)
+        new_carry, _ = step(tree.pack_sequence_as(init, carry_flat), x_t, constants)
         return j + 1, [ops.cast(new, old.dtype) for new, old in zip(tree.flatten(new_carry), carry_flat)]
 
     loop_vars = (ops.convert_to_tensor(0, "int32"), carry_flat)

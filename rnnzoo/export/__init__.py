@@ -30,10 +30,9 @@ _MODULES = {
 }
 _MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
 
-__all__ = sorted(_MODULE_OF)
-
-
 _SUBMODULES = (*_MODULES, "matrix", "vocabulary")
+
+__all__ = sorted(_MODULE_OF)
 
 
 def __getattr__(name):
