@@ -16,7 +16,7 @@ import keras
 from keras import ops
 from keras import tree
 
-from rnnzoo import bptt, recurrence
+from rnnzoo import bptt, gradient_registry, recurrence
 from rnnzoo.foundation import flatten_time, time_major
 
 GRADIENTS = ("bptt", "autodiff")
@@ -146,7 +146,10 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
     if keras.backend.backend() == "torch":
         # Keras's PyTorch `custom_gradient` supports one output: both are packed into one.
         return _unpack(explicit(*args), ops.shape(h0)[-1], ops.shape(x)[1] if return_sequences else None)
-    return explicit(*args)
+    outputs, h_last = explicit(*args)
+    if keras.backend.backend() == "tensorflow":  # in graph mode, not kept forever (see there)
+        gradient_registry.release_with_graph(h_last)
+    return outputs, h_last
 
 
 def optional_values(optional):

@@ -26,6 +26,7 @@ import math
 import os
 
 from rnnzoo.app.registry import RECIPES, TASKS, TREEBANK_FILES, tasks_for
+from rnnzoo.gradient_registry import load_saved_model
 
 SUPPORTED_DISTRIBUTE = ("mirrored", "data_parallel")
 MAX_LEARNING_RATE = 1.0  # Adam's step per weight is about the learning rate: above 1 it only diverges
@@ -622,7 +623,7 @@ def _export_seq2seq(model, inputs, data, formats, out, version, overwrite, metad
         published.append((path, final))
         if fmt == "saved_model":
             export_translator(model, path)
-            loaded = tf.saved_model.load(path)
+            loaded = load_saved_model(path)
 
             def greedy(ids, loaded=loaded):
                 return {k: v.numpy() for k, v in loaded.signatures["greedy"](source=tf.constant(ids)).items()}

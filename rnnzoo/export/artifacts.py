@@ -7,6 +7,8 @@ import tempfile
 
 import numpy as np
 
+from rnnzoo.gradient_registry import load_saved_model
+
 
 def _signature_inputs(names, inputs):
     """Maps `inputs` (an array, a list in signature order, or a dict) to the signature's names."""
@@ -116,7 +118,7 @@ def _onnx_runner(path, signature):
 def _saved_model_runner(path, signature):
     import tensorflow as tf
 
-    function = tf.saved_model.load(path).signatures[signature]
+    function = load_saved_model(path).signatures[signature]
     specs = function.structured_input_signature[1]
 
     def run(inputs):

@@ -7,6 +7,7 @@ import warnings
 import keras
 
 from rnnzoo.export.artifacts import run_python
+from rnnzoo.gradient_registry import released_gradients
 from rnnzoo.export.saved_model import to_saved_model  # noqa: F401  (the export package's one entry point)
 
 QUANTIZATIONS = (None, "float16", "dynamic_range")
@@ -88,13 +89,14 @@ def to_tflite(source, path, *, quantization=None):
         raise ValueError(f"`to_tflite(source=...)` must be a keras.Model or a SavedModel directory. Received: source={source!r}")
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(source))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantization is not None:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantization == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    flatbuffer = converter.convert()
+    with released_gradients():  # the converter loads the SavedModel twice and keeps neither
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(source))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantization is not None:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantization == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        flatbuffer = converter.convert()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:
         f.write(flatbuffer)
@@ -186,10 +188,11 @@ def _saved_model_to_onnx(saved_model_path, path, signature, opset):
     from keras.src.export.tf2onnx_lib import patch_tf2onnx  # Keras's fixes of tf2onnx for NumPy 2
 
     patch_tf2onnx()
-    graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
-        saved_model_path, None, None, tag="serve", signatures=[signature], return_initialized_tables=True,
-        return_tensors_to_rename=True,
-    )
+    with released_gradients():  # tf2onnx keeps a GraphDef, not the loaded object
+        graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
+            saved_model_path, None, None, tag="serve", signatures=[signature], return_initialized_tables=True,
+            return_tensors_to_rename=True,
+        )
     del tables  # string tables (the `translate` signature) do not convert; token signatures have none
 
     def convert():

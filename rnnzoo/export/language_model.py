@@ -37,6 +37,7 @@ import keras
 from rnnzoo.export.converters import check_format, convert_on_tensorflow, to_tflite
 from rnnzoo.export.saved_model import _check_target, _guarded, export_archive, write_saved_model
 from rnnzoo.export.vocabulary import write_vocabulary_file
+from rnnzoo.gradient_registry import load_saved_model
 from rnnzoo.models.language_model import OOV_TOKEN, PAD, SEPARATORS, UNK
 
 LANGUAGE_MODEL_FORMATS = ("saved_model", "tflite")
@@ -166,7 +167,7 @@ def language_model_parity(model, path, ids_batches, *, num_steps=12, temperature
     if os.path.isdir(path):  # a SavedModel, loaded once
         import tensorflow as tf
 
-        loaded = tf.saved_model.load(path)  # kept alive while its signatures run
+        loaded = load_saved_model(path)  # kept alive while its signatures run
         signatures = loaded.signatures
 
         def run(inputs, signature):
