@@ -3,7 +3,7 @@
 `tf.custom_gradient` in graph mode and `tf.saved_model.load` register gradient functions in
 TensorFlow's global registry and never remove them; each one holds a whole graph.
 `rnnzoo.gradient_registry` ties each to its owner (the graph, the loaded object). These tests
-hold that to what a user sees: the graphs are freed, the registry returns to its size, and the
+hold that to what a user sees: the graphs are freed, nothing they registered is left in the registry, and the
 gradients still work while their owner lives.
 """
 
@@ -16,7 +16,12 @@ import pytest
 pytestmark = pytest.mark.tensorflow
 
 
-def _custom_gradients():
+def _custom_gradients(collect=False):
+    """The custom gradients in TensorFlow's registry; `collect=True` first frees what is garbage
+    already (earlier tests' graphs), so that the set is a baseline that only this test moves.
+    Garbage freed later can only shrink the set, so tests assert "nothing new is left"."""
+    if collect:
+        gc.collect()
     from tensorflow.python.framework import ops as tf_ops
 
     return {name for name in tf_ops._gradient_registry.list() if name.startswith("CustomGradient-")}
@@ -45,7 +50,7 @@ def _eager_gradients(layer, x):
 def test_traced_graphs_are_freed_and_their_gradients_work_while_they_live():
     import tensorflow as tf
 
-    before = _custom_gradients()
+    before = _custom_gradients(collect=True)
     layer, x = _layer_and_inputs()
 
     @tf.function
@@ -71,7 +76,7 @@ def test_traced_graphs_are_freed_and_their_gradients_work_while_they_live():
     del gradients, concrete, forward
     gc.collect()
     assert graph() is None, "the traced graph is still alive"
-    assert _custom_gradients() == before
+    assert _custom_gradients() <= before
 
 
 def test_predict_and_export_leave_the_registry_as_they_found_it(tmp_path):
@@ -79,7 +84,7 @@ def test_predict_and_export_leave_the_registry_as_they_found_it(tmp_path):
     from rnnzoo.models import sequence_classifier
 
     x = np.random.default_rng(0).normal(size=(3, 6, 2)).astype("float32")
-    before = _custom_gradients()
+    before = _custom_gradients(collect=True)
     for i in range(2):
         model = sequence_classifier(num_classes=2, features=2, units=5)
         expected = model.predict(x, verbose=0)
@@ -89,7 +94,7 @@ def test_predict_and_export_leave_the_registry_as_they_found_it(tmp_path):
             np.testing.assert_allclose(run_artifact(artifact, x), expected, atol=1e-5)
         del model
         gc.collect()
-        assert _custom_gradients() == before, i
+        assert _custom_gradients() <= before, i
 
 
 def test_a_loaded_saved_model_is_differentiable_until_it_is_freed(tmp_path):
@@ -105,7 +110,7 @@ def test_a_loaded_saved_model_is_differentiable_until_it_is_freed(tmp_path):
     del module
     gc.collect()
 
-    before = _custom_gradients()
+    before = _custom_gradients(collect=True)
     loaded = load_saved_model(str(tmp_path / "saved"))
     assert len(_custom_gradients() - before) >= 1  # the saved explicit BPTT, registered by the load
     with tf.GradientTape() as tape:
@@ -114,4 +119,4 @@ def test_a_loaded_saved_model_is_differentiable_until_it_is_freed(tmp_path):
     np.testing.assert_allclose(tape.gradient(loss, x).numpy(), _eager_gradients(layer, x)[0].numpy(), atol=1e-6)
     del loaded, tape
     gc.collect()
-    assert _custom_gradients() == before
+    assert _custom_gradients() <= before
