@@ -3,10 +3,18 @@
 Each case (`rnnzoo.export.matrix.CASES`, small models of every catalogue entry) is exported
 once, in one test, in every format; each artifact is reloaded (SavedModel with
 TensorFlow, TFLite in LiteRT, ONNX in onnxruntime) and compared with Keras at unseen batch
-sizes and lengths. On JAX the TFLite and ONNX files are converted from the models in one
-TensorFlow process for all cases (as `to_tflite(model)` and `to_onnx(model)` do on JAX).
+sizes and lengths. On JAX the TFLite files are converted from the models in one TensorFlow
+process for all cases (as `to_tflite(model)` does on JAX).
 The README's table is generated from `docs/export_matrix/<backend>.json`; the tests check that
 the committed JSON of this backend is what this run measured, and that the README shows it.
+
+The JAX pass measures the SavedModel and TFLite columns, not ONNX. `to_onnx(model)` on JAX is
+`to_onnx` on TensorFlow of the model's `.keras` file reloaded there: the TFLite column proves,
+case by case, that the reload gives JAX's numbers and that the TensorFlow SavedModel converts,
+the TensorFlow pass converts every case to ONNX, and `tests/test_export.py` runs `to_onnx(model)`
+on JAX end to end. Converting all 35 cases to ONNX again took 144 s of the JAX pass's 640 (CI on
+2 cores; bench/RESULTS.md); `python -m rnnzoo.export.matrix` on JAX, which writes the committed
+JSON, still converts every case to every format.
 """
 
 import os
@@ -17,6 +25,7 @@ import pytest
 from rnnzoo.export import matrix
 
 BACKEND = keras.backend.backend()
+MEASURED = matrix.FORMATS if BACKEND == "tensorflow" else ("saved_model", "tflite")  # see above
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -44,11 +53,11 @@ WITHOUT_LOOP = {"bahdanau_attention", "attention_decoder_cell", "output_recurren
 @pytest.mark.slow
 def test_every_case_exports_in_every_format_with_parity_as_committed():
     # One test, not one per case: under `pytest -n 2` a module fixture would run once per worker.
-    results = matrix.run_matrix()
+    results = matrix.run_matrix(formats=MEASURED)
     failures = []
     for name in matrix.CASES:
         row = results[name]
-        assert set(row) == set(matrix.FORMATS), name
+        assert set(row) == set(MEASURED), name
         for fmt, result in row.items():
             if result["status"] != "ok" or not result["max_relative_error"] <= matrix.TOLERANCE:
                 failures.append(f"{name} {fmt}: {result.get('error') or result}\n{result.get('traceback', '')[-1500:]}")
@@ -61,8 +70,10 @@ def test_every_case_exports_in_every_format_with_parity_as_committed():
     measured = matrix.strip(results)
     assert set(committed) == set(measured), "regenerate: python -m rnnzoo.export.matrix"
     for name, row in measured.items():
-        for fmt, result in row.items():
-            assert committed[name][fmt]["status"] == result["status"], (name, fmt, result)
+        for fmt in matrix.FORMATS:  # the formats not measured here are committed as passing too
+            if fmt in row:
+                assert committed[name][fmt]["status"] == row[fmt]["status"], (name, fmt, row[fmt])
+            assert committed[name][fmt]["status"] == "ok", (name, fmt)
             assert committed[name][fmt]["max_relative_error"] <= matrix.TOLERANCE, (name, fmt)
 
 
