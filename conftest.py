@@ -23,13 +23,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "tensorflow: needs the TensorFlow backend")
     config.addinivalue_line("markers", "jax: needs the JAX backend")
     config.addinivalue_line("markers", "slow: trains a model or exports (seconds to a minute)")
-    # Under `pytest -n N` the slow tests run first (below) and an idle worker takes half of what
-    # another still has queued (xdist's `worksteal`): the long tests start early and the short
-    # ones fill in the end. xdist's default (`load`) hands out the first quarter of the tests in
-    # consecutive chunks, which would give every slow test to one worker. An explicit `--dist` wins.
-    if getattr(config.option, "dist", "no") == "load" and not any(
-            arg.startswith("--dist") for arg in config.invocation_params.args):
-        config.option.dist = "worksteal"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -43,7 +36,7 @@ def pytest_collection_modifyitems(config, items):
         (drop if wrong_backend else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-    items[:] = sorted(keep, key=lambda item: item.get_closest_marker("slow") is None)  # stable: slow first
+        items[:] = keep
 
 
 @pytest.fixture(autouse=True)
