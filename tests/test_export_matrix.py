@@ -12,9 +12,9 @@ The JAX pass measures the SavedModel and TFLite columns, not ONNX. `to_onnx(mode
 `to_onnx` on TensorFlow of the model's `.keras` file reloaded there: the TFLite column proves,
 case by case, that the reload gives JAX's numbers and that the TensorFlow SavedModel converts,
 the TensorFlow pass converts every case to ONNX, and `tests/test_export.py` runs `to_onnx(model)`
-on JAX end to end. Converting all 35 cases to ONNX again took 144 s of the JAX pass's 640 (CI on
-2 cores; bench/RESULTS.md); `python -m rnnzoo.export.matrix` on JAX, which writes the committed
-JSON, still converts every case to every format.
+on JAX end to end. Converting all 35 cases to ONNX again made this test 356 s instead of 220 s in
+CI (`.ci/run` on 2 cores, 2026-12-05); `python -m rnnzoo.export.matrix` on JAX, which writes the
+committed JSON, still converts every case to every format.
 """
 
 import os
