@@ -26,7 +26,7 @@ _OVERLAP_CHUNKS = 4
 
 def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh", return_sequences=False,
                 padded_outputs="zeros", input_dropout=None, recurrent_dropout=None, gradient="bptt",
-                training=True, unroll=1, jit_compile=False):
+                training=True, unroll=1, jit_compile=False, return_state=True):
     """The whole vanilla RNN as one differentiable function.
 
     With `gradient="bptt"` its gradient is the explicit backward pass of `rnnzoo.bptt` (wired in
@@ -49,12 +49,17 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
         unroll: loop unrolling on JAX.
         jit_compile: bool, compile the loops with XLA on TensorFlow in training (graph mode);
             only with `gradient="bptt"`.
+        return_state: bool. False when the caller does not use `h_last`: with
+            `return_sequences`, `h_last` is then not an output of the function (None is
+            returned), so that a graph that does not use it does not compute it (on TensorFlow
+            the inference loop's final chunk, run again for the final state: one `WHILE` per
+            call of the `.tflite`). The outputs and their gradients are the same.
 
     Returns:
         `(outputs, h_last)`: `outputs` is `(batch, time, n)` if `return_sequences`, else the
         output at the last valid step `(batch, n)` (zeros if there is none); `n` is
         `output_units` with an output layer, else `units`. `h_last` `(batch, units)` is the
-        state after the last valid step.
+        state after the last valid step (None if `return_state=False` and `return_sequences`).
     """
     if gradient not in GRADIENTS:
         raise ValueError(f"`gradient` must be one of {list(GRADIENTS)}. Received: gradient={gradient!r}")
@@ -70,6 +75,8 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
     forward_jit_compile = jit_compile and gradient == "bptt"
     optional = {"V": V, "c": c, "mask": mask, "input_dropout": input_dropout, "recurrent_dropout": recurrent_dropout}
     names = [name for name, value in optional.items() if value is not None]
+    # Without sequence outputs, the outputs are computed from h_last; PyTorch packs both in one.
+    with_state = return_state or not return_sequences or keras.backend.backend() == "torch"
 
     def run(x, h0, U, W, b, extra):
         mask_tm = bptt.time_major_mask(extra.get("mask"))
@@ -95,7 +102,8 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
         return hs, keep, (outputs, h_last)
 
     if gradient == "autodiff":
-        return run(x, h0, U, W, b, optional_values(optional))[2]
+        outputs, h_last = run(x, h0, U, W, b, optional_values(optional))[2]
+        return outputs, (h_last if with_state else None)
 
     # The custom-gradient function takes only tensors (no None, no variables): see FACTS.md.
     args = [x, h0, U, W, b] + [optional[name] for name in names]
@@ -111,9 +119,10 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
             # inputs and `upstream=` the gradient of the one packed output (see below).
             if kwargs.get("upstream") is not None:
                 upstream = _unpack(kwargs["upstream"], ops.shape(h0)[-1], ops.shape(x)[1] if return_sequences else None)
+            upstream = tree.flatten(upstream) + ([] if with_state else [None])  # no h_last: no gradient for it
             d_outputs, d_h_last = [
                 ops.zeros_like(v) if g is None else g
-                for g, v in zip(tree.flatten(upstream), (outputs, h_last))
+                for g, v in zip(upstream, (outputs, h_last))
             ]
             if has_mask:  # a step that shows zeros passes no gradient
                 d_outputs = ops.where(keep, d_outputs, ops.zeros_like(d_outputs))
@@ -141,14 +150,14 @@ def vanilla_rnn(x, h0, U, W, b, V=None, c=None, mask=None, *, activation="tanh",
 
         if keras.backend.backend() == "torch":
             return _pack(outputs, h_last), grad
-        return (outputs, h_last), grad
+        return ((outputs, h_last) if with_state else outputs), grad
 
     if keras.backend.backend() == "torch":
         # Keras's PyTorch `custom_gradient` supports one output: both are packed into one.
         return _unpack(explicit(*args), ops.shape(h0)[-1], ops.shape(x)[1] if return_sequences else None)
-    outputs, h_last = explicit(*args)
+    outputs, h_last = explicit(*args) if with_state else (explicit(*args), None)
     if keras.backend.backend() == "tensorflow":  # in graph mode, not kept forever (see there)
-        gradient_registry.release_with_graph(h_last)
+        gradient_registry.release_with_graph(outputs)
     return outputs, h_last
 
 

@@ -338,3 +338,13 @@ def test_jax_export_of_keras_cell_and_shared_length(tmp_path):
     batches = [{"x": x, "labels": np.zeros(x.shape[:2], "int32")} for x in input_batches(padded=False)]
     report = parity_report(model, [path], batches, tolerance=TOLERANCE)
     assert report.passed, str(report)
+
+
+def test_a_sequential_model_built_from_an_input_exports_without_a_signature(tmp_path):
+    # Keras's `Sequential` has `inputs` but no `input` until it is called: the default signature
+    # comes from `inputs` (batch and time dynamic), as for a functional model.
+    model = keras.Sequential([keras.Input((None, 3)), VanillaRNN(4, return_sequences=True)])
+    saved_model = to_saved_model(model, str(tmp_path / "sequential"))
+    for batch, time in [(1, 1), (3, 7)]:
+        x = np.random.default_rng(batch).normal(size=(batch, time, 3)).astype("float32")
+        np.testing.assert_allclose(run_artifact(saved_model, x), np.asarray(model(x)), atol=1e-5)

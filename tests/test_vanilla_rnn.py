@@ -528,3 +528,66 @@ def test_cells_need_a_known_feature_size(cell_class):
     cell = getattr(cells, cell_class)(4, **kwargs)
     with pytest.raises(ValueError, match=f"`{cell_class}` needs a known feature size"):
         cell.build((None, None))
+
+
+def _while_ops(path):
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    with open(path, "rb") as f:
+        model = flatbuffer_utils.read_model_from_bytearray(bytearray(f.read()))
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    return sum(codes[op.opcodeIndex] == schema.BuiltinOperator.WHILE for g in model.subgraphs for op in g.operators)
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+@pytest.mark.parametrize("gradient", ["bptt", "autodiff"])
+def test_an_unused_final_state_is_not_computed_by_the_export(gradient, tmp_path):
+    # Sequence outputs without `return_state`: the inference loop's final chunk, run again only
+    # for the final state, is not in the `.tflite` (one WHILE fewer), and the outputs are the same.
+    from rnnzoo.export import run_artifact, to_saved_model, to_tflite
+
+    inputs = keras.Input((None, FEATURES))
+    sequences, state = VanillaRNN(UNITS, return_sequences=True, return_state=True, gradient=gradient,
+                                  bias_initializer="random_normal")(inputs)
+    with_state = keras.Model(inputs, [sequences, state])
+    without_state = keras.Sequential([keras.Input((None, FEATURES)),
+                                      VanillaRNN(UNITS, return_sequences=True, gradient=gradient)])
+    without_state.set_weights(with_state.get_weights())
+    paths = {}
+    for name, model in (("with", with_state), ("without", without_state)):
+        paths[name] = to_tflite(to_saved_model(model, str(tmp_path / name)), str(tmp_path / f"{name}.tflite"))
+    assert _while_ops(paths["without"]) == _while_ops(paths["with"]) - 1, {k: _while_ops(p) for k, p in paths.items()}
+    for seed, time in enumerate((1, 8, 21)):
+        x = random_inputs(seed, batch=2, time=time)
+        expected = with_state(x)
+        np.testing.assert_allclose(run_artifact(paths["without"], x), np.asarray(expected[0]), atol=TOLERANCE)
+        for got, want in zip(run_artifact(paths["with"], x), expected):
+            np.testing.assert_allclose(got, np.asarray(want), atol=TOLERANCE)
+
+
+def test_return_state_false_keeps_the_outputs_and_their_gradients(float64):
+    # The whole-sequence function without h_last among its outputs: same outputs, and the
+    # explicit gradient of a loss on them equals automatic differentiation of the same forward.
+    rng = np.random.default_rng(3)
+    x = ops.convert_to_tensor(rng.normal(size=(BATCH, TIME, FEATURES)), "float64")
+    h0 = ops.convert_to_tensor(rng.normal(size=(BATCH, UNITS)), "float64")
+    U, W, b, V, c = (ops.convert_to_tensor(rng.normal(size=s) * 0.5, "float64")
+                     for s in ((FEATURES, UNITS), (UNITS, UNITS), (UNITS,), (UNITS, OUTPUTS), (OUTPUTS,)))
+    mask = ops.convert_to_tensor(MASK, "float64")
+
+    def loss(gradient, return_state):
+        def f(x, h0, U, W, b, V, c):
+            outputs, h_last = bptt_wiring.vanilla_rnn(x, h0, U, W, b, V, c, mask, return_sequences=True,
+                                                      gradient=gradient, return_state=return_state)
+            assert (h_last is None) == (not return_state)
+            return ops.sum(ops.sin(outputs))
+        return f
+
+    args = (x, h0, U, W, b, V, c)
+    reference = gradients(loss("autodiff", True), args)
+    for gradient in ("bptt", "autodiff"):
+        np.testing.assert_allclose(float(loss(gradient, False)(*args)), float(loss("autodiff", True)(*args)), rtol=1e-12)
+        for got, want in zip(gradients(loss(gradient, False), args), reference):
+            assert relative_error(got, want) < 1e-10

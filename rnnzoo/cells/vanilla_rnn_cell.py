@@ -184,7 +184,7 @@ class VanillaRNNCell(keras.layers.Layer, DropoutRNNCell):
         return output, ([h] if isinstance(states, (list, tuple)) else h)
 
     def sequence_call(self, inputs, states, mask=None, *, training=False, return_sequences=False,
-                      zero_output_for_mask=False, unroll=1):
+                      zero_output_for_mask=False, unroll=1, return_state=True):
         """The whole sequence at once, with the explicit BPTT as its gradient.
 
         The hook `rnnzoo.layers.Recurrent` uses instead of stepping `call` (same function:
@@ -201,6 +201,9 @@ class VanillaRNNCell(keras.layers.Layer, DropoutRNNCell):
             zero_output_for_mask: bool, Keras's meaning: zeros at padded steps (else the
                 previous output).
             unroll: loop unrolling on JAX (an int, or True for the whole loop).
+            return_state: bool, False when the caller does not use the final state: with
+                `return_sequences` it is then not computed at inference (see
+                `bptt_wiring.vanilla_rnn`) and comes back as None.
 
         Returns:
             `(outputs, [h_last])`.
@@ -223,6 +226,7 @@ class VanillaRNNCell(keras.layers.Layer, DropoutRNNCell):
             training=bool(training),
             unroll=int(unroll),
             jit_compile=self.jit_compile,
+            return_state=return_state,
         )
         if mask is not None and zero_output_for_mask and not return_sequences:
             # Keras's last output is the last step's (masked) output: zeros if that step is padded.

@@ -87,7 +87,13 @@ def default_input_signature(model):
     """
     import tensorflow as tf
 
-    structure = getattr(model, "input", None) if isinstance(model, keras.Model) and model.built else None
+    structure = None
+    if isinstance(model, keras.Model) and model.built:
+        try:
+            structure = model.input
+        except AttributeError:  # a `Sequential` built from `keras.Input` has `inputs`, and no `input` until called
+            inputs = getattr(model, "inputs", None) or None
+            structure = inputs[0] if inputs is not None and len(inputs) == 1 else inputs
     try:
         flat = tree.flatten(structure) if structure is not None else []
     except (AttributeError, ValueError):  # a subclassed model without symbolic inputs

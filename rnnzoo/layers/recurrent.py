@@ -153,9 +153,12 @@ class Recurrent(keras.layers.Layer):
         unroll = (sequences.shape[1] or 1) if self.unroll is True else max(int(self.unroll), 1)
 
         if hasattr(self.cell, "sequence_call") and constants is None:
+            hook = {}
+            if not (self.return_state or self.stateful) and _accepts(self.cell.sequence_call, "return_state"):
+                hook["return_state"] = False  # the final states are not used: not computed where they need not be
             outputs, states = self.cell.sequence_call(
                 sequences, states, mask, training=bool(training), return_sequences=self.return_sequences,
-                zero_output_for_mask=self.zero_output_for_mask, unroll=unroll,
+                zero_output_for_mask=self.zero_output_for_mask, unroll=unroll, **hook,
             )
         else:
             outputs, states = self._step_over_time(sequences, states, mask, training, unroll, constants)
@@ -333,3 +336,11 @@ def _reset_dropout_masks(cell):
         cell.reset_recurrent_dropout_mask()
     for inner in getattr(cell, "cells", ()):
         _reset_dropout_masks(inner)
+
+
+def _accepts(function, argument):
+    """Whether `function` takes the keyword `argument` (a cell's `sequence_call` hook may predate it)."""
+    import inspect
+
+    parameters = inspect.signature(function).parameters
+    return argument in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
