@@ -20,7 +20,7 @@ import importlib
 # `rnnzoo predict` runs a `.tflite` or `.onnx` file with) then loads without Keras or TensorFlow.
 _MODULES = {
     "artifacts": ("load_artifact", "load_inputs", "run_artifact", "run_artifact_in_fresh_process"),
-    "converters": ("QUANTIZATIONS", "onnx_ops", "quantized_weights", "tflite_ops", "to_onnx", "to_tflite"),
+    "converters": ("QUANTIZATIONS", "onnx_ops", "quantized_weights", "tflite_op_counts", "tflite_ops", "to_onnx", "to_tflite"),
     "language_model": ("export_language_model",),
     "parity": ("ParityReport", "parity_report"),
     "runs": ("FORMATS", "export_model"),

@@ -118,23 +118,30 @@ def tflite_ops(path):
 
     Custom and Flex ops appear as `CUSTOM:<name>` (e.g. `CUSTOM:FlexTensorListReserve`).
     """
+    return sorted(tflite_op_counts(path))
+
+
+def tflite_op_counts(path):
+    """How many operators of each name (as `tflite_ops` names them) a `.tflite` file holds, all subgraphs."""
+    import collections
+
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
     with open(path, "rb") as f:
         model = flatbuffer_utils.read_model_from_bytearray(bytearray(f.read()))
     builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    names = set()
+    counts = collections.Counter()
     for subgraph in model.subgraphs:
         for op in subgraph.operators:
             code = model.operatorCodes[op.opcodeIndex]
             builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
             if builtin == schema.BuiltinOperator.CUSTOM:
                 custom = code.customCode
-                names.add("CUSTOM:" + (custom.decode() if isinstance(custom, bytes) else str(custom)))
+                counts["CUSTOM:" + (custom.decode() if isinstance(custom, bytes) else str(custom))] += 1
             else:
-                names.add(builtin_names[builtin])
-    return sorted(names)
+                counts[builtin_names[builtin]] += 1
+    return counts
 
 
 def quantized_weights(path):
